@@ -1,0 +1,1 @@
+"""tripsearch: semantic search and question answering over conference trip reports."""

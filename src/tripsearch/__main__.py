@@ -1,0 +1,3 @@
+from tripsearch.cli import main
+
+main()

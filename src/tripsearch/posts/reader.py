@@ -1,0 +1,193 @@
+"""Read one post, or a whole folder of them, into ``Post`` records.
+
+A file that cannot be read becomes a ``SkippedFile`` with its path and the reason; it never stops a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tripsearch.posts.dates import BadDate, date_from_name, parse_date
+from tripsearch.posts.header import BadFrontMatter, split_header
+from tripsearch.records import Post, PostMeta, SkippedFile
+
+POST_SUFFIXES = (".md", ".markdown")
+_MAX_BYTES = 20 * 1024 * 1024  # a post bigger than this is not a blog post
+
+
+class UnreadablePost(ValueError):
+    pass
+
+
+@dataclass
+class ReadResult:
+    posts: list[Post] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def _first(meta: dict, *keys: str) -> object:
+    for key in keys:
+        value = meta.get(key)
+        if value not in (None, "", []):
+            return value
+    return None
+
+
+def _strings(value: object) -> list[str]:
+    """A front-matter value that should be a list of strings, in whatever shape it came."""
+    if value is None or isinstance(value, bool):
+        return []
+    if isinstance(value, str):
+        return [part for part in (p.strip() for p in re.split(r"[,;]", value)) if part]
+    if isinstance(value, dict):
+        name = value.get("name") or value.get("title")
+        return [str(name).strip()] if name else []
+    if isinstance(value, (list, tuple, set)):
+        return [s for item in value for s in _strings(item)]
+    return [str(value).strip()]
+
+
+def _normalise_tag(tag: str) -> str:
+    return re.sub(r"\s+", "-", tag.strip().lower().lstrip("#"))
+
+
+def _unique(items) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for i in items if i))
+
+
+def _text(value: object) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return " ".join(str(value).split())
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "1", "draft"}
+    return bool(value)
+
+
+def _title_from_body(body: str) -> str | None:
+    match = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", body, re.M)
+    return match[1].strip() if match else None
+
+
+def _language(meta: dict, body: str) -> str:
+    declared = _text(_first(meta, "lang", "language", "locale"))
+    if declared:
+        return declared.split("-")[0].split("_")[0].lower()[:8]
+    import py3langid  # loaded on first use: it costs a model load
+
+    sample = re.sub(r"[`*_#>\[\]()<>{}|]", " ", body[:4000])
+    return py3langid.classify(sample)[0] if sample.strip() else "en"
+
+
+def _meta(rel_path: str, raw: dict, body: str) -> PostMeta:
+    meta = {str(k).lower(): v for k, v in raw.items()}
+    title = _text(_first(meta, "title")) or _title_from_body(body) or Path(rel_path).stem
+    try:
+        date = parse_date(_first(meta, "date", "pubdate", "published", "created"))
+    except BadDate as exc:
+        raise UnreadablePost(str(exc)) from None
+    date = date or date_from_name(rel_path)
+    authors = _unique(_strings(meta.get("author")) + _strings(meta.get("authors")))
+    tags = _unique(
+        _normalise_tag(t)
+        for key in ("tags", "tag", "categories", "category", "keywords")
+        for t in _strings(meta.get(key))
+    )
+    draft = _as_bool(meta.get("draft")) or meta.get("published") is False
+    draft = draft or _text(meta.get("status")).lower() == "draft"
+    url = _text(_first(meta, "url", "permalink", "link", "canonical_url", "canonicalurl")) or None
+    return PostMeta(
+        path=rel_path,
+        title=title,
+        date=date,
+        authors=authors,
+        tags=tags,
+        description=_text(_first(meta, "description", "summary", "excerpt", "subtitle")),
+        url=url,
+        slug=_text(meta.get("slug")) or None,
+        language=_language(meta, body),
+        draft=draft,
+    )
+
+
+def parse_post(rel_path: str, data: bytes) -> Post:
+    """Bytes of one file → ``Post``; ``UnreadablePost`` says why not."""
+    if not data.strip():
+        raise UnreadablePost("empty file")
+    if b"\x00" in data[:8192]:
+        raise UnreadablePost("binary file (NUL bytes), not a text post")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UnreadablePost(f"invalid UTF-8 at byte {exc.start} (line {line})") from None
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        raise UnreadablePost("NUL bytes inside the text")
+    try:
+        header = split_header(text)
+    except BadFrontMatter as exc:
+        raise UnreadablePost(str(exc)) from None
+    if not header.body.strip() and not header.meta:
+        raise UnreadablePost("no text in the post")
+    return Post(
+        meta=_meta(rel_path, header.meta, header.body),
+        body=header.body,
+        body_start_line=header.body_start_line,
+        source_hash=hashlib.sha1(data).hexdigest(),
+    )
+
+
+def read_post(path: Path, root: Path | None = None) -> Post:
+    """Read one file; raises ``UnreadablePost``."""
+    rel = path.relative_to(root).as_posix() if root else path.name
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise UnreadablePost(f"larger than {_MAX_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadablePost(f"cannot read: {exc.strerror or exc}") from None
+    return parse_post(rel, data)
+
+
+def post_files(root: Path) -> list[Path]:
+    """Every ``.md``/``.markdown`` file under ``root``, sorted; symlink loops are not followed."""
+    found: list[Path] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop, or a second way into one folder
+            dirnames[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(Path(dirpath, f) for f in filenames if f.lower().endswith(POST_SUFFIXES))
+    return sorted(found)
+
+
+def read_folder(root: Path | str) -> ReadResult:
+    """Read every post under ``root``. Unreadable files are reported in ``skipped``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"posts folder not found: {root}")
+    result = ReadResult()
+    for path in post_files(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            result.posts.append(read_post(path, root))
+        except UnreadablePost as exc:
+            result.skipped.append(SkippedFile(rel, str(exc)))
+        except Exception as exc:  # a bug of ours must not cost the user the rest of the folder
+            result.skipped.append(SkippedFile(rel, f"unexpected {type(exc).__name__}: {exc}"))
+    return result
