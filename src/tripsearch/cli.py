@@ -87,5 +87,158 @@ def chunks(path: Path, as_json: bool) -> None:
         )
 
 
+def _default_index() -> Path:
+    import os
+
+    return Path(os.environ.get("TRIPSEARCH_INDEX", "index"))
+
+
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), default=_default_index, show_default="index/ or $TRIPSEARCH_INDEX",
+    help="Index folder.",
+)
+
+
+def _fail(exc: Exception) -> None:
+    click.secho(f"error: {exc}", fg="red", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.argument("posts_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@index_option
+@click.option("--model", default=None, help="A sentence-transformers model folder or name (default all-MiniLM-L6-v2, bundled).")
+@click.option("--rebuild", is_flag=True, help="Re-embed everything, e.g. to switch models.")
+@click.option("--wait", type=float, default=0.0, help="Seconds to wait for another indexer to finish.")
+def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wait: float) -> None:
+    """Build or update the index of POSTS_DIR (only what changed is redone)."""
+    from tqdm import tqdm
+
+    from tripsearch.build import update_index
+    from tripsearch.store.generations import IndexProblem
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="passage", desc="embedding", dynamic_ncols=True, file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        report = update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress, lock_wait=wait)
+    except (IndexProblem, NotADirectoryError) as exc:
+        _fail(exc)
+    finally:
+        if bar is not None:
+            bar.close()
+    for skipped in report.skipped:
+        kept = " (kept the indexed version)" if skipped.path in report.kept_previous else ""
+        click.secho(f"skipped {skipped.path}: {skipped.reason}{kept}", fg="yellow", err=True)
+    click.echo(report.summary())
+
+
+def _read_queries(queries: tuple[str, ...]) -> list[str]:
+    if queries:
+        return list(queries)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise click.UsageError("give a question, or questions one per line on stdin")
+    return [line.strip() for line in sys.stdin if line.strip()]
+
+
+def _open_index(index_dir: Path):
+    from tripsearch import Index
+    from tripsearch.store.generations import IndexProblem
+
+    try:
+        return Index.open(index_dir)
+    except IndexProblem as exc:
+        _fail(exc)
+
+
+def filter_options(func):
+    for option in reversed([
+        click.option("--author", default=None, help="Only posts by this author (part of the name)."),
+        click.option("--tag", default=None, help="Only posts with this tag or category."),
+        click.option("--since", default=None, help="Only posts on or after this date (YYYY-MM-DD)."),
+        click.option("--until", default=None, help="Only posts on or before this date."),
+        click.option("--post", default=None, help="Only this post (its path, or part of it)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def hit_dict(hit) -> dict:
+    return {
+        "passage_id": hit.passage_id, "score": round(hit.score, 6), "path": hit.path, "post_title": hit.post_title,
+        "session_title": hit.session_title, "heading_path": list(hit.heading_path),
+        "start_line": hit.start_line, "end_line": hit.end_line,
+        "date": hit.date.isoformat() if hit.date else None, "authors": list(hit.authors), "tags": list(hit.tags),
+        "url": hit.url, "dense_rank": hit.dense_rank, "keyword_rank": hit.keyword_rank,
+        "highlights": [list(span) for span in hit.highlights], "text": hit.text,
+    }
+
+
+def print_hit(rank: int, hit) -> None:
+    date = hit.date.isoformat() if hit.date else "undated"
+    click.secho(f"{rank:>2}. [{hit.score:.4f}] {hit.post_title} ({date})", bold=True)
+    if hit.session_title:
+        click.secho(f"    {' › '.join(hit.heading_path)}", fg="cyan")
+    click.secho(f"    {hit.path}:{hit.start_line}-{hit.end_line}", fg="bright_black")
+    for line in hit.text.splitlines():
+        click.echo(f"    {line}")
+
+
+@main.command()
+@click.argument("queries", nargs=-1)
+@index_option
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many passages.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
+def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json) -> None:
+    """Search the index. Several QUERIES, or one per line on stdin, share one loaded index."""
+    questions = _read_queries(queries)
+    idx = _open_index(index_dir)
+    for question in questions:
+        try:
+            hits = idx.search(question, k=k, mode=mode, author=author, tag=tag, since=since, until=until, post=post)
+        except ValueError as exc:
+            _fail(exc)
+        if as_json:
+            click.echo(json.dumps({"query": question, "mode": mode, "hits": [hit_dict(h) for h in hits]}, ensure_ascii=False))
+            continue
+        click.secho(f"\n{question}", bold=True, underline=True)
+        if not hits:
+            click.echo("    no passages match")
+        for rank, hit in enumerate(hits, start=1):
+            print_hit(rank, hit)
+
+
+@main.command(name="eval")
+@click.argument("questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@index_option
+@click.option("--mode", "modes", type=click.Choice(["hybrid", "dense", "keyword", "all"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def eval_command(questions_file: Path, index_dir: Path, modes: str, as_json: bool) -> None:
+    """Score retrieval on a question file (the format of ../shared/eval/dev.jsonl)."""
+    from tripsearch.evaluate import evaluate, load_questions
+
+    try:
+        questions = load_questions(questions_file)
+    except ValueError as exc:
+        _fail(exc)
+    idx = _open_index(index_dir)
+    reports = [evaluate(idx, questions, mode=m) for m in (["hybrid", "dense", "keyword"] if modes == "all" else [modes])]
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        return
+    for report in reports:
+        click.secho(f"\nmode {report.mode}", bold=True)
+        click.echo(f"  {'':14} {'n':>3} {'hit@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'words':>6}")
+        for name, s in [("overall", report.overall), *sorted(report.by_type.items())]:
+            click.echo(f"  {name:14} {s.n:>3} {s.hit1:>6.3f} {s.recall5:>6.3f} {s.recall10:>6.3f} {s.mrr10:>7.3f} {s.words:>6.0f}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -33,6 +33,7 @@ def split_post(post: Post) -> list[Passage]:
                 text=window.text,
                 content_hash="",
             )
-            digest = hashlib.sha1(f"{CHUNKER_VERSION}\0{draft.embedding_text()}".encode()).hexdigest()
+            # The hash covers exactly what the encoder sees: same text, same vector, whatever produced it.
+            digest = hashlib.sha1(draft.embedding_text().encode()).hexdigest()
             passages.append(Passage(**{**draft.__dict__, "content_hash": digest}))
     return passages

@@ -1,0 +1,209 @@
+"""Build or update an index from a posts folder, incrementally.
+
+Unchanged files (same size and mtime, or same bytes) are not read again; unchanged passages (same text)
+are not embedded again; when nothing changed nothing is written and no model is loaded. A post that
+was indexed and now fails to read keeps its indexed version, and is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tripsearch.passages import CHUNKER_VERSION, split_post
+from tripsearch.posts.reader import UnreadablePost, parse_post, post_files
+from tripsearch.records import Passage, SkippedFile
+from tripsearch.store import generations as gen
+from tripsearch.store.database import DB_FILE, FileState, StoredPost, load_passages, load_posts, load_skipped, open_database, write_database
+from tripsearch.store.vectors import VECTORS_FILE, all_vectors, read_vectors, write_vectors
+
+BuildProgress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
+
+
+@dataclass
+class BuildReport:
+    posts: int = 0
+    passages: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    added: int = 0  # posts
+    changed: int = 0
+    removed: int = 0
+    kept_previous: list[str] = field(default_factory=list)  # unreadable now, previous version kept
+    embedded: int = 0  # passages
+    reused: int = 0
+    model_loaded: bool = False
+    encoder_kind: str = ""
+    seconds: float = 0.0
+    generation: str = ""
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not self.generation
+
+    def summary(self) -> str:
+        if self.nothing_changed:
+            return f"index up to date: {self.posts} posts, {self.passages} passages, nothing changed ({self.seconds:.2f} s)"
+        rate = f", {self.embedded / self.seconds:.1f} passages/s overall" if self.embedded and self.seconds else ""
+        return (
+            f"indexed {self.posts} posts, {self.passages} passages (+{self.added} ~{self.changed} -{self.removed} posts; "
+            f"{self.embedded} passages embedded, {self.reused} reused; {len(self.skipped)} files skipped) "
+            f"in {self.seconds:.1f} s{rate}"
+        )
+
+
+@dataclass
+class _Previous:
+    manifest: gen.Manifest | None = None
+    posts: dict[str, StoredPost] = field(default_factory=dict)
+    passages_by_post: dict[str, list[Passage]] = field(default_factory=dict)
+    vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previous:
+    from tripsearch.embed.models import fingerprint, model_name, model_path
+
+    live = gen.current_generation(index_dir)
+    if live is None or rebuild:
+        return _Previous()
+    try:
+        manifest = gen.read_manifest(live)
+    except gen.IndexCorrupt:
+        return _Previous()  # nothing trustworthy to reuse: build afresh beside it
+    wanted = model_name(model) if model else manifest.model
+    if wanted != manifest.model or fingerprint(model_path(wanted)) != manifest.model_fingerprint:
+        raise gen.IndexMismatch(
+            f"{live / gen.MANIFEST}: this index was built with model {manifest.model} "
+            f"(fingerprint {manifest.model_fingerprint}); asked for {wanted}. "
+            "Vectors of two models cannot be mixed: rebuild with --rebuild, or use another --index folder."
+        )
+    con = open_database(live / DB_FILE)
+    try:
+        posts = load_posts(con)
+        passages = load_passages(con, posts)
+        skipped = load_skipped(con)
+    finally:
+        con.close()
+    vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
+    previous = _Previous(manifest, posts, {}, {}, skipped)
+    for row, passage in enumerate(passages):
+        previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
+        previous.vectors_by_hash[passage.content_hash] = vectors[row]
+    return previous
+
+
+def update_index(
+    posts_dir: Path | str,
+    index_dir: Path | str,
+    model: str | None = None,
+    rebuild: bool = False,
+    progress: BuildProgress | None = None,
+    backend: str = "auto",
+    lock_wait: float = 0.0,
+) -> BuildReport:
+    """Bring the index in ``index_dir`` up to date with ``posts_dir``."""
+    started = time.monotonic()
+    posts_dir, index_dir = Path(posts_dir), Path(index_dir)
+    if not posts_dir.is_dir():
+        raise NotADirectoryError(f"posts folder not found: {posts_dir}")
+    report = BuildReport()
+    with gen.write_lock(index_dir, lock_wait):
+        previous = _load_previous(index_dir, model, rebuild)
+        same_chunker = previous.manifest is not None and previous.manifest.chunker_version == CHUNKER_VERSION
+        stored: list[StoredPost] = []
+        passages: list[Passage] = []
+        seen: set[str] = set()
+        changed_anything = previous.manifest is None or not same_chunker
+        for path in post_files(posts_dir):
+            rel = path.relative_to(posts_dir).as_posix()
+            seen.add(rel)
+            old = previous.posts.get(rel)
+            try:
+                st = path.stat()
+                if old and same_chunker and (old.state.size, old.state.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    stored.append(old)
+                    passages.extend(previous.passages_by_post.get(rel, []))
+                    continue
+                data = path.read_bytes()
+                state = FileState(hashlib.sha1(data).hexdigest(), st.st_size, st.st_mtime_ns)
+                if old and same_chunker and old.state.source_hash == state.source_hash:
+                    stored.append(StoredPost(old.meta, state))  # touched, not changed
+                    passages.extend(previous.passages_by_post.get(rel, []))
+                    changed_anything = True  # the new mtime is worth saving: next time no read at all
+                    continue
+                post = parse_post(rel, data)
+                new_passages = split_post(post)
+            except (UnreadablePost, OSError) as exc:
+                reason = str(exc) if isinstance(exc, UnreadablePost) else f"cannot read: {exc.strerror or exc}"
+                report.skipped.append(SkippedFile(rel, reason))
+                if old:  # nothing already indexed is lost to a bad edit
+                    report.kept_previous.append(rel)
+                    stored.append(old)
+                    passages.extend(previous.passages_by_post.get(rel, []))
+                continue
+            except Exception as exc:  # a bug of ours in one post must not stop the build
+                report.skipped.append(SkippedFile(rel, f"unexpected {type(exc).__name__}: {exc}"))
+                continue
+            changed_anything = True
+            report.added += old is None
+            report.changed += old is not None
+            stored.append(StoredPost(post.meta, state))
+            passages.extend(new_passages)
+        report.removed = len(set(previous.posts) - seen)
+        changed_anything = changed_anything or report.removed > 0 or report.skipped != previous.skipped
+        report.posts, report.passages = len(stored), len(passages)
+        if not changed_anything:
+            report.seconds = time.monotonic() - started
+            return report
+        vectors, encoder = _vectors_for(passages, previous, model, backend, progress, report)
+        manifest = gen.Manifest(
+            model=encoder.name if encoder else previous.manifest.model,
+            model_fingerprint=encoder.fingerprint if encoder else previous.manifest.model_fingerprint,
+            dim=encoder.dim if encoder else previous.manifest.dim,
+            chunker_version=CHUNKER_VERSION,
+            encoder_kind=encoder.kind if encoder else previous.manifest.encoder_kind,
+            posts_dir=str(posts_dir.resolve()),
+            built_at=gen.Manifest.now(),
+            build_seconds=0.0,
+            counts={"posts": len(stored), "passages": len(passages), "skipped": len(report.skipped)},
+            files={DB_FILE: "", VECTORS_FILE: ""},
+        )
+        building = gen.new_generation(index_dir)
+        write_database(building / DB_FILE, stored, passages, report.skipped)
+        write_vectors(building / VECTORS_FILE, vectors)
+        report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
+        report.generation = gen.publish(index_dir, building, manifest).name
+    return report
+
+
+def _vectors_for(passages, previous: _Previous, model, backend, progress, report: BuildReport):
+    """Vectors in passage order: reused by content hash where possible, the rest embedded."""
+    missing = [i for i, p in enumerate(passages) if p.content_hash not in previous.vectors_by_hash]
+    report.embedded, report.reused = len(missing), len(passages) - len(missing)
+    encoder = None
+    if missing or previous.manifest is None:
+        from tripsearch.embed import load_encoder
+
+        encoder = load_encoder(model or (previous.manifest.model if previous.manifest else None), backend=backend)
+        report.model_loaded, report.encoder_kind = True, encoder.kind
+    dim = encoder.dim if encoder else previous.manifest.dim
+    vectors = np.zeros((len(passages), dim), dtype=np.float32)
+    for i, passage in enumerate(passages):
+        if passage.content_hash in previous.vectors_by_hash:
+            vectors[i] = previous.vectors_by_hash[passage.content_hash]
+    if missing:
+        done = [0]
+
+        def tick(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], len(missing))
+
+        texts = [passages[i].embedding_text() for i in missing]
+        vectors[missing] = encoder.encode(texts, batch_size=32, progress=tick)
+    return vectors, encoder

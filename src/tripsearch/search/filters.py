@@ -1,0 +1,61 @@
+"""Filters on post metadata, applied before ranking is cut to k, so a filtered search still returns k hits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from tripsearch.records import Passage
+
+
+def _date(value: dt.date | str | None) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    from tripsearch.posts.dates import parse_date
+
+    return parse_date(value)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "-", text.strip().lower().lstrip("#@"))
+
+
+@dataclass(frozen=True)
+class Filters:
+    author: str | None = None  # case-insensitive part of any author's name
+    tag: str | None = None  # a tag or category, compared normalised
+    since: dt.date | None = None  # inclusive
+    until: dt.date | None = None  # inclusive
+    post: str | None = None  # a post's path, or part of it
+
+    @classmethod
+    def of(cls, author=None, tag=None, since=None, until=None, post=None) -> "Filters":
+        return cls(author or None, tag or None, _date(since), _date(until), post or None)
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.author, self.tag, self.since, self.until, self.post))
+
+    def accepts(self, passage: Passage) -> bool:
+        meta = passage.post
+        if self.author and not any(_norm(self.author) in _norm(a) for a in meta.authors):
+            return False
+        if self.tag and _norm(self.tag) not in meta.tags:
+            return False
+        if self.since and (meta.date is None or meta.date < self.since):
+            return False
+        if self.until and (meta.date is None or meta.date > self.until):
+            return False
+        if self.post and not (meta.path == self.post or self.post in meta.path):
+            return False
+        return True
+
+    def mask(self, passages: list[Passage]) -> np.ndarray:
+        """Boolean row mask of the passages these filters let through."""
+        if not self.active:
+            return np.ones(len(passages), dtype=bool)
+        verdict: dict[str, bool] = {}  # filters look at the post only: decide once per post
+        return np.array([verdict.setdefault(p.post.path, self.accepts(p)) for p in passages], dtype=bool)

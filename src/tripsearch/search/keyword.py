@@ -1,0 +1,35 @@
+"""Keyword search: a question → FTS5 terms → BM25-ranked rows from SQLite."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from tripsearch.store.database import fts_query, keyword_search
+
+# Words that carry no topic. BM25's IDF already discounts them; dropping them keeps the OR query short.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves say said says tell told talk talks thing things anyone someone
+    der die das und ist ein eine nicht mit von zu den im""".split()
+)
+
+# Column weights for bm25(): post title, heading path, passage text.
+WEIGHTS = (1.0, 2.0, 1.0)
+
+
+def query_terms(question: str) -> list[str]:
+    words = re.findall(r"\w+", question.lower())
+    terms = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return terms or words
+
+
+def keyword_rows(con: sqlite3.Connection, question: str, limit: int) -> list[tuple[int, float]]:
+    """(row, BM25 score) best first; empty when the question has no searchable word."""
+    query = fts_query(query_terms(question))
+    return keyword_search(con, query, WEIGHTS, limit) if query else []

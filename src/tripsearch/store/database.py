@@ -1,0 +1,144 @@
+"""Posts, passages and an FTS5 keyword index in one SQLite file per generation.
+
+Rows of ``passages`` are numbered 0…n-1 in the same order as the FAISS vectors, and the FTS5 table is
+contentless with rowid = that row, so one number joins all three.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from tripsearch.records import Passage, PostMeta, SkippedFile
+
+DB_FILE = "passages.sqlite"
+
+SCHEMA = """
+CREATE TABLE posts(
+    path TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, authors TEXT NOT NULL, tags TEXT NOT NULL,
+    description TEXT NOT NULL, url TEXT, slug TEXT, language TEXT NOT NULL, draft INTEGER NOT NULL,
+    source_hash TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
+);
+CREATE TABLE passages(
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, post_path TEXT NOT NULL REFERENCES posts(path),
+    ordinal INTEGER NOT NULL, session_title TEXT NOT NULL, heading_path TEXT NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL
+);
+CREATE INDEX passages_post ON passages(post_path);
+CREATE TABLE skipped(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
+-- Post title, heading path and text as separate columns so BM25 can weigh a match in a talk title.
+CREATE VIRTUAL TABLE passages_fts USING fts5(
+    title, heading, text, content='', tokenize='porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What we knew of a post file at the last build: enough to skip reading it again."""
+
+    source_hash: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class StoredPost:
+    meta: PostMeta
+    state: FileState
+
+
+def write_database(
+    path: Path,
+    posts: list[StoredPost],
+    passages: list[Passage],
+    skipped: list[SkippedFile],
+) -> None:
+    """Write a fresh database; ``passages`` are stored in row order 0…n-1."""
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(SCHEMA)
+        con.executemany(
+            "INSERT INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    p.meta.path, p.meta.title, p.meta.date.isoformat() if p.meta.date else None,
+                    json.dumps(p.meta.authors), json.dumps(p.meta.tags), p.meta.description, p.meta.url,
+                    p.meta.slug, p.meta.language, int(p.meta.draft), p.state.source_hash, p.state.size,
+                    p.state.mtime_ns,
+                )
+                for p in posts
+            ],
+        )
+        con.executemany(
+            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (row, p.id, p.post.path, p.ordinal, p.session_title, json.dumps(p.heading_path),
+                 p.start_line, p.end_line, p.text, p.content_hash)
+                for row, p in enumerate(passages)
+            ],
+        )
+        con.executemany(
+            "INSERT INTO passages_fts(rowid, title, heading, text) VALUES (?,?,?,?)",
+            [(row, p.post.title, " ".join(p.heading_path), p.text) for row, p in enumerate(passages)],
+        )
+        con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
+        con.commit()
+    finally:
+        con.close()
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Read-only: a reader can never change a published generation."""
+    con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    con.execute("SELECT count(*) FROM passages").fetchone()  # fail now, with a clear error, if it is broken
+    return con
+
+
+def load_posts(con: sqlite3.Connection) -> dict[str, StoredPost]:
+    posts = {}
+    for row in con.execute("SELECT * FROM posts"):
+        (path, title, date, authors, tags, description, url, slug, language, draft, source_hash, size, mtime_ns) = row
+        meta = PostMeta(
+            path=path, title=title, date=dt.date.fromisoformat(date) if date else None,
+            authors=tuple(json.loads(authors)), tags=tuple(json.loads(tags)), description=description,
+            url=url, slug=slug, language=language, draft=bool(draft),
+        )
+        posts[path] = StoredPost(meta, FileState(source_hash, size, mtime_ns))
+    return posts
+
+
+def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list[Passage]:
+    """Every passage, in row order."""
+    return [
+        Passage(
+            id=pid, post=posts[post_path].meta, session_title=session_title,
+            heading_path=tuple(json.loads(heading_path)), ordinal=ordinal, start_line=start_line,
+            end_line=end_line, text=text, content_hash=content_hash,
+        )
+        for (row, pid, post_path, ordinal, session_title, heading_path, start_line, end_line, text, content_hash)
+        in con.execute("SELECT * FROM passages ORDER BY row")
+    ]
+
+
+def load_skipped(con: sqlite3.Connection) -> list[SkippedFile]:
+    return [SkippedFile(path, reason) for path, reason in con.execute("SELECT path, reason FROM skipped ORDER BY path")]
+
+
+def fts_query(terms: list[str]) -> str | None:
+    """An FTS5 query that matches any of the terms; each is quoted, so no user text is FTS syntax."""
+    quoted = [f'"{t}"' for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)]
+    return " OR ".join(quoted) if quoted else None
+
+
+def keyword_search(con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int) -> list[tuple[int, float]]:
+    """(row, score) best first; score is BM25 negated so that higher is better."""
+    sql = (
+        "SELECT rowid, -bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts "
+        "WHERE passages_fts MATCH ? ORDER BY score DESC LIMIT ?"
+    )
+    return [(int(r), float(s)) for r, s in con.execute(sql, (*weights, query, limit))]

@@ -1,0 +1,180 @@
+"""An index folder holds immutable generations; ``CURRENT`` names the live one.
+
+A build writes a whole new generation beside the live one and then replaces ``CURRENT`` atomically, so
+readers always see one complete generation, and a build that fails or is killed leaves the previous
+one in place. One writer at a time: an ``flock`` on ``.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+POINTER = "CURRENT"
+LOCK = ".lock"
+KEEP_GENERATIONS = 2  # the live one and the one before, for readers that opened it a moment ago
+
+
+class IndexProblem(RuntimeError):
+    """Base for index problems a user can act on; the message names the file."""
+
+
+class IndexNotFound(IndexProblem):
+    pass
+
+
+class IndexCorrupt(IndexProblem):
+    pass
+
+
+class IndexBusy(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    """The index was built with another model or format than the one asked for."""
+
+
+@dataclass
+class Manifest:
+    model: str
+    model_fingerprint: str
+    dim: int
+    chunker_version: str
+    encoder_kind: str
+    posts_dir: str
+    built_at: str
+    build_seconds: float
+    counts: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # file name → sha256, checked when opening
+    format: int = FORMAT_VERSION
+
+    @staticmethod
+    def now() -> str:
+        return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    pointer = index_dir / POINTER
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not name or "/" in name or name.startswith("."):
+        raise IndexCorrupt(f"{pointer}: does not name a generation folder ({name!r})")
+    return index_dir / name
+
+
+def read_manifest(generation: Path, verify: bool = True) -> Manifest:
+    path = generation / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+        manifest = Manifest(**data)
+    except FileNotFoundError:
+        raise IndexCorrupt(f"{path}: missing; the index is incomplete, run `tripsearch index` again") from None
+    except (ValueError, TypeError) as exc:
+        raise IndexCorrupt(f"{path}: unreadable manifest ({exc})") from None
+    if manifest.format != FORMAT_VERSION:
+        raise IndexMismatch(f"{path}: index format {manifest.format}, this version reads {FORMAT_VERSION}; rebuild it")
+    if verify:
+        for name, expected in manifest.files.items():
+            file = generation / name
+            if not file.is_file():
+                raise IndexCorrupt(f"{file}: missing from the index")
+            if sha256(file) != expected:
+                raise IndexCorrupt(f"{file}: does not match its checksum (truncated or changed since the build)")
+    return manifest
+
+
+def new_generation(index_dir: Path) -> Path:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    path = index_dir / f".building-{stamp}-{os.getpid()}"
+    path.mkdir()
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(index_dir: Path, building: Path, manifest: Manifest) -> Path:
+    """Seal a finished generation and make it the live one, atomically."""
+    for name in manifest.files:
+        manifest.files[name] = sha256(building / name)
+        with open(building / name, "rb") as fh:
+            os.fsync(fh.fileno())
+    (building / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
+    with open(building / MANIFEST, "rb") as fh:
+        os.fsync(fh.fileno())
+    final = index_dir / building.name.replace(".building-", "gen-")
+    os.rename(building, final)
+    tmp = index_dir / f".{POINTER}.{os.getpid()}"
+    tmp.write_text(final.name + "\n")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / POINTER)
+    _fsync_dir(index_dir)
+    collect_garbage(index_dir)
+    return final
+
+
+def collect_garbage(index_dir: Path) -> None:
+    """Remove old generations and abandoned builds (from a killed indexer); keep the newest few."""
+    live = current_generation(index_dir)
+    generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    keep = {p.name for p in generations[-KEEP_GENERATIONS:]} | ({live.name} if live else set())
+    for path in generations:
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in index_dir.glob(".building-*"):
+        shutil.rmtree(path, ignore_errors=True)  # we hold the write lock, so nobody is building it
+    for path in index_dir.glob(f".{POINTER}.*"):
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path, wait_seconds: float = 0.0):
+    """Hold the index's single writer lock; wait up to ``wait_seconds`` for another writer, else refuse."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(
+                        f"{index_dir}: another `tripsearch index` is updating this index; try again when it is done"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
