@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,44 @@ def real_passages(real_posts):
     from tripsearch.passages import split_post
 
     return {post.path: split_post(post) for post in real_posts.posts}
+
+
+@pytest.fixture(scope="session")
+def corpus_copy(real_corpus, tmp_path_factory):
+    """A private copy of the real corpus that tests may edit (copy2 keeps mtimes)."""
+    return shutil.copytree(real_corpus, tmp_path_factory.mktemp("corpus") / "posts")
+
+
+@pytest.fixture(scope="session")
+def real_index_dir(corpus_copy, tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("index") / "index"
+    from tripsearch.build import update_index
+
+    report = update_index(corpus_copy, index_dir)
+    assert report.posts == 361 and report.embedded == report.passages
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def real_index(real_index_dir):
+    from tripsearch import Index
+
+    return Index.open(real_index_dir)
+
+
+
+
+@pytest.fixture(scope="session")
+def sample_index_dir(tmp_path_factory):
+    from tripsearch.build import update_index
+
+    index_dir = tmp_path_factory.mktemp("sample-index") / "index"
+    update_index(SAMPLE_POSTS, index_dir)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def sample_index(sample_index_dir):
+    from tripsearch import Index
+
+    return Index.open(sample_index_dir)

@@ -71,6 +71,11 @@ def unseen_texts() -> list[str]:
     return texts
 
 
+@pytest.fixture(scope="session")
+def st_vectors(st_encoder, unseen_texts) -> np.ndarray:
+    return st_encoder.encode(unseen_texts, batch_size=32)
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)  # both unit rows
 
@@ -111,8 +116,8 @@ def test_verification_texts_exercise_truncation():
 
 
 @pytest.mark.parametrize("batch_size", [1, 8, 64])
-def test_onnx_and_sentence_transformers_agree_on_unseen_texts(st_encoder, onnx_encoder, unseen_texts, batch_size):
-    expected = st_encoder.encode(unseen_texts, batch_size=32)
+def test_onnx_and_sentence_transformers_agree_on_unseen_texts(st_vectors, onnx_encoder, unseen_texts, batch_size):
+    expected = st_vectors
     got = onnx_encoder.encode(unseen_texts, batch_size=batch_size)
     assert got.shape == expected.shape == (len(unseen_texts), 384) and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)

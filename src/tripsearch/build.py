@@ -20,9 +20,9 @@ from tripsearch.posts.reader import UnreadablePost, parse_post, post_files
 from tripsearch.records import Passage, SkippedFile
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE, FileState, StoredPost, load_passages, load_posts, load_skipped, open_database, write_database
-from tripsearch.store.vectors import VECTORS_FILE, all_vectors, read_vectors, write_vectors
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vectors
 
-BuildProgress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
+BuildProgress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): passages and sentences
 
 
 @dataclass
@@ -62,6 +62,7 @@ class _Previous:
     posts: dict[str, StoredPost] = field(default_factory=dict)
     passages_by_post: dict[str, list[Passage]] = field(default_factory=dict)
     vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)
+    sentence_vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)  # (n sentences, dim)
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
@@ -90,10 +91,14 @@ def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previo
     finally:
         con.close()
     vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
-    previous = _Previous(manifest, posts, {}, {}, skipped)
+    sentence_vectors = all_vectors(read_vectors(live / SENTENCES_FILE, manifest.dim))
+    previous = _Previous(manifest, posts, {}, {}, {}, skipped)
+    first = 0
     for row, passage in enumerate(passages):
         previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
         previous.vectors_by_hash[passage.content_hash] = vectors[row]
+        previous.sentence_vectors_by_hash[passage.content_hash] = sentence_vectors[first : first + len(passage.sentences)]
+        first += len(passage.sentences)
     return previous
 
 
@@ -160,7 +165,7 @@ def update_index(
         if not changed_anything:
             report.seconds = time.monotonic() - started
             return report
-        vectors, encoder = _vectors_for(passages, previous, model, backend, progress, report)
+        vectors, sentence_vectors, encoder = _vectors_for(passages, previous, model, backend, progress, report)
         manifest = gen.Manifest(
             model=encoder.name if encoder else previous.manifest.model,
             model_fingerprint=encoder.fingerprint if encoder else previous.manifest.model_fingerprint,
@@ -171,18 +176,23 @@ def update_index(
             built_at=gen.Manifest.now(),
             build_seconds=0.0,
             counts={"posts": len(stored), "passages": len(passages), "skipped": len(report.skipped)},
-            files={DB_FILE: "", VECTORS_FILE: ""},
+            files={DB_FILE: "", VECTORS_FILE: "", SENTENCES_FILE: ""},
         )
         building = gen.new_generation(index_dir)
         write_database(building / DB_FILE, stored, passages, report.skipped)
         write_vectors(building / VECTORS_FILE, vectors)
+        write_vectors(building / SENTENCES_FILE, sentence_vectors)
         report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
         report.generation = gen.publish(index_dir, building, manifest).name
     return report
 
 
 def _vectors_for(passages, previous: _Previous, model, backend, progress, report: BuildReport):
-    """Vectors in passage order: reused by content hash where possible, the rest embedded."""
+    """Passage and sentence vectors in row order: reused by content hash where possible, the rest embedded.
+
+    Each passage is embedded whole (with its post title and headings) and sentence by sentence: a
+    question usually matches one sentence of a talk, and a whole-passage vector dilutes it.
+    """
     missing = [i for i, p in enumerate(passages) if p.content_hash not in previous.vectors_by_hash]
     report.embedded, report.reused = len(missing), len(passages) - len(missing)
     encoder = None
@@ -192,18 +202,31 @@ def _vectors_for(passages, previous: _Previous, model, backend, progress, report
         encoder = load_encoder(model or (previous.manifest.model if previous.manifest else None), backend=backend)
         report.model_loaded, report.encoder_kind = True, encoder.kind
     dim = encoder.dim if encoder else previous.manifest.dim
-    vectors = np.zeros((len(passages), dim), dtype=np.float32)
-    for i, passage in enumerate(passages):
-        if passage.content_hash in previous.vectors_by_hash:
-            vectors[i] = previous.vectors_by_hash[passage.content_hash]
+    texts = [passages[i].embedding_text() for i in missing]
+    sentence_texts = [passages[i].text[s[0] : s[1]] for i in missing for s in passages[i].sentences]
+    new_vectors = np.zeros((0, dim), dtype=np.float32)
     if missing:
-        done = [0]
+        done, total = [0], len(texts) + len(sentence_texts)
 
         def tick(n: int) -> None:
             done[0] += n
             if progress:
-                progress(done[0], len(missing))
+                progress(done[0], total)
 
-        texts = [passages[i].embedding_text() for i in missing]
-        vectors[missing] = encoder.encode(texts, batch_size=32, progress=tick)
-    return vectors, encoder
+        new_vectors = encoder.encode(texts + sentence_texts, batch_size=32, progress=tick)
+    fresh = dict(zip(missing, new_vectors[: len(texts)]))
+    fresh_sentences, first = {}, len(texts)
+    for i in missing:
+        fresh_sentences[i] = new_vectors[first : first + len(passages[i].sentences)]
+        first += len(passages[i].sentences)
+    vectors = np.zeros((len(passages), dim), dtype=np.float32)
+    blocks = []
+    for i, passage in enumerate(passages):
+        if i in fresh:
+            vectors[i], block = fresh[i], fresh_sentences[i]
+        else:
+            vectors[i] = previous.vectors_by_hash[passage.content_hash]
+            block = previous.sentence_vectors_by_hash[passage.content_hash]
+        blocks.append(block.reshape(-1, dim))
+    sentence_vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
+    return vectors, sentence_vectors, encoder

@@ -73,8 +73,8 @@ def chunks(path: Path, as_json: bool) -> None:
     for post, passages in posts:
         click.secho(f"\n{post.path} — {post.meta.title} ({len(passages)} passages)", bold=True)
         for p in passages:
-            path = " › ".join(p.heading_path) or "(no heading)"
-            click.secho(f"  [{p.ordinal}] {path}  lines {p.start_line}-{p.end_line}, {p.word_count} words", fg="cyan")
+            where = " › ".join(p.heading_path) or "(no heading)"
+            click.secho(f"  [{p.ordinal}] {where}  lines {p.start_line}-{p.end_line}, {p.word_count} words", fg="cyan")
             for line in p.text.splitlines():
                 click.echo(f"      {line}")
     for skipped in result.skipped:
@@ -215,29 +215,104 @@ def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json)
             print_hit(rank, hit)
 
 
+def _highlighted(text: str, spans) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], click.style(text[start:end], fg="yellow", bold=True, underline=True)]
+        last = end
+    return "".join(out + [text[last:]])
+
+
+def answer_dict(answer) -> dict:
+    return {
+        "question": answer.question,
+        "abstained": answer.abstained,
+        "reason": answer.reason,
+        "confidence": round(answer.confidence, 4),
+        "answer": [
+            {
+                "text": s.text, "score": round(s.score, 4), "passage_id": s.passage_id, "start": s.start, "end": s.end,
+                "citation": {
+                    "post_title": s.citation.post_title, "session_title": s.citation.session_title,
+                    "date": s.citation.date.isoformat() if s.citation.date else None, "path": s.citation.path,
+                    "start_line": s.citation.start_line, "end_line": s.citation.end_line, "url": s.citation.url,
+                },
+            }
+            for s in answer.sentences
+        ],
+        "hits": [hit_dict(h) for h in answer.hits],
+    }
+
+
+@main.command()
+@click.argument("questions", nargs=-1)
+@index_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=3, show_default=True, help="Supporting passages.")
+@filter_options
+@click.option("--cross-encoder", default=None, help="A sentence-transformers CrossEncoder folder to rerank with.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
+def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json) -> None:
+    """Answer QUESTIONS from the reports, with citations; says so when the reports don't."""
+    questions = _read_queries(questions)
+    idx = _open_index(index_dir)
+    for question in questions:
+        try:
+            answer = idx.ask(question, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder)
+        except ValueError as exc:
+            _fail(exc)
+        if as_json:
+            click.echo(json.dumps(answer_dict(answer), ensure_ascii=False))
+            continue
+        click.secho(f"\n{question}", bold=True, underline=True)
+        if answer.abstained:
+            click.secho(f"  The reports don't seem to answer this ({answer.reason}).", fg="magenta")
+        for s in answer.sentences:
+            c = s.citation
+            click.echo(f"  » {click.style(s.text, bold=True)}")
+            date = c.date.isoformat() if c.date else "undated"
+            where = f"{c.post_title} › {c.session_title}" if c.session_title else c.post_title
+            click.secho(f"    — {where} ({date}), {c.path}:{c.start_line}-{c.end_line}" + (f" {c.url}" if c.url else ""), fg="cyan")
+        if answer.sentences:
+            click.echo(f"  confidence {answer.confidence:.2f}")
+        for rank, hit in enumerate(answer.hits, start=1):
+            date = hit.date.isoformat() if hit.date else "undated"
+            click.secho(f"\n{rank:>2}. {hit.post_title} ({date})", bold=True)
+            if hit.session_title:
+                click.secho(f"    {' › '.join(hit.heading_path)}", fg="cyan")
+            click.secho(f"    {hit.path}:{hit.start_line}-{hit.end_line}", fg="bright_black")
+            for line in _highlighted(hit.text, hit.highlights).splitlines():
+                click.echo(f"    {line}")
+
+
 @main.command(name="eval")
 @click.argument("questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @index_option
-@click.option("--mode", "modes", type=click.Choice(["hybrid", "dense", "keyword", "all"]), default="hybrid", show_default=True)
+@click.option("--mode", "modes", type=click.Choice(["hybrid", "dense", "keyword", "hybrid-rrf", "rerank", "all"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def eval_command(questions_file: Path, index_dir: Path, modes: str, as_json: bool) -> None:
     """Score retrieval on a question file (the format of ../shared/eval/dev.jsonl)."""
-    from tripsearch.evaluate import evaluate, load_questions
+    from tripsearch.evaluate import evaluate, evaluate_answers, load_questions
 
     try:
         questions = load_questions(questions_file)
     except ValueError as exc:
         _fail(exc)
     idx = _open_index(index_dir)
-    reports = [evaluate(idx, questions, mode=m) for m in (["hybrid", "dense", "keyword"] if modes == "all" else [modes])]
+    all_modes = ["hybrid", "dense", "keyword", "hybrid-rrf", "rerank"]
+    reports = [evaluate(idx, questions, mode=m) for m in (all_modes if modes == "all" else [modes])]
+    answers = evaluate_answers(idx, questions)
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        click.echo(json.dumps({"retrieval": [r.as_dict() for r in reports], "answers": answers.as_dict()}, indent=2))
         return
     for report in reports:
         click.secho(f"\nmode {report.mode}", bold=True)
         click.echo(f"  {'':14} {'n':>3} {'hit@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'words':>6}")
         for name, s in [("overall", report.overall), *sorted(report.by_type.items())]:
             click.echo(f"  {name:14} {s.n:>3} {s.hit1:>6.3f} {s.recall5:>6.3f} {s.recall10:>6.3f} {s.mrr10:>7.3f} {s.words:>6.0f}")
+    a = answers
+    click.secho("\nanswers", bold=True)
+    click.echo(f"  top answer sentence overlaps an evidence quote: {a.top_sentence_correct:.3f} of {a.answerable} answerable")
+    click.echo(f"  abstained on {a.abstained_unanswerable} of {a.unanswerable} unanswerable, {a.abstained_answerable} of {a.answerable} answerable")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from tripsearch.passages.clean import markdown_blocks
@@ -47,8 +48,10 @@ def load_questions(path: Path | str) -> list[Question]:
     return questions
 
 
+@lru_cache(maxsize=65536)  # the same passages come back question after question
 def normalise(text: str) -> str:
     """Text as a reader sees it, folded: markdown and HTML removed, whitespace and case collapsed."""
+    text = re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", text)  # reference-style links, [text][ref] and [text][]
     if re.search(r"[*_`#\[<]", text):
         text = " ".join(b.text for b in markdown_blocks(text, 1))
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
@@ -122,12 +125,15 @@ def _summarise(rows: list[dict]) -> Scores:
 
 
 def evaluate(index, questions: list[Question], mode: str = "hybrid", k: int = 10) -> Report:
-    """Retrieval scores over the answerable questions (unanswerable ones are for abstention)."""
+    """Retrieval scores over the answerable questions (unanswerable ones are for abstention).
+
+    ``mode`` is a search mode, or "rerank": the passage order of ``Index.ask``, after its second stage.
+    """
     rows = []
     for q in questions:
         if not q.answerable or not q.evidence:
             continue
-        hits = index.search(q.question, k=k, mode=mode)
+        hits = list(index.ask(q.question, k=k).hits) if mode == "rerank" else index.search(q.question, k=k, mode=mode)
         rank = next((i for i, h in enumerate(hits, start=1) if is_answer(h, q)), None)
         rows.append({
             "id": q.id, "type": q.type, "rank": rank,
@@ -137,3 +143,70 @@ def evaluate(index, questions: list[Question], mode: str = "hybrid", k: int = 10
     for r in rows:
         by_type[r["type"]].append(r)
     return Report(mode, _summarise(rows), {t: _summarise(rs) for t, rs in by_type.items()}, rows)
+
+
+def _run_overlap(a: list[str], b: list[str]) -> int:
+    """Length of the longest run of words shared by ``a`` and ``b``."""
+    best = 0
+    for i in range(len(a)):
+        for j in range(len(b)):
+            n = 0
+            while i + n < len(a) and j + n < len(b) and a[i + n] == b[j + n]:
+                n += 1
+            best = max(best, n)
+    return best
+
+
+def sentence_matches_quote(sentence: str, quote: str) -> bool:
+    """An answer sentence overlaps an evidence quote: half of the shorter one is a shared run of words."""
+    a, b = _words(normalise(sentence)), _words(normalise(quote))
+    if not a or not b:
+        return False
+    return _run_overlap(a, b) >= max(3, 0.5 * min(len(a), len(b)))
+
+
+@dataclass
+class AnswerReport:
+    answerable: int = 0
+    unanswerable: int = 0
+    top_sentence_correct: float = 0.0  # share of answerable questions whose top answer sentence overlaps a quote
+    abstained_answerable: int = 0
+    abstained_unanswerable: int = 0
+    rows: list[dict] = field(default_factory=list)  # per question: confidence, abstained, correct
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "rows"}
+
+    def threshold_curve(self, thresholds) -> list[tuple[float, int, int]]:
+        """(threshold, answerable abstained, unanswerable abstained) if we abstained below each threshold."""
+        return [
+            (t, sum(r["answerable"] and r["confidence"] < t for r in self.rows),
+             sum(not r["answerable"] and r["confidence"] < t for r in self.rows))
+            for t in thresholds
+        ]
+
+
+def evaluate_answers(index, questions: list[Question], k: int = 5) -> AnswerReport:
+    report = AnswerReport()
+    correct = 0
+    for q in questions:
+        answer = index.ask(q.question, k=k)
+        top = answer.sentences[0] if answer.sentences else None
+        if top is None and answer.hits and answer.hits[0].highlights:  # abstained: still judge its best guess
+            hit = answer.hits[0]
+            start, end = hit.highlights[0]
+            top_text, top_path = hit.text[start:end], hit.path
+        else:
+            top_text, top_path = (top.text, top.citation.path) if top else ("", "")
+        ok = any(top_path == f and sentence_matches_quote(top_text, quote) for f, quote in q.evidence)
+        report.rows.append({"id": q.id, "answerable": q.answerable, "confidence": answer.confidence,
+                            "abstained": answer.abstained, "correct": ok})
+        if q.answerable:
+            report.answerable += 1
+            report.abstained_answerable += answer.abstained
+            correct += ok
+        else:
+            report.unanswerable += 1
+            report.abstained_unanswerable += answer.abstained
+    report.top_sentence_correct = correct / report.answerable if report.answerable else 0.0
+    return report

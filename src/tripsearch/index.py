@@ -10,13 +10,13 @@ import numpy as np
 from tripsearch.build import BuildProgress, BuildReport, update_index
 from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.filters import Filters
-from tripsearch.search.fusion import reciprocal_rank_fusion
+from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
 from tripsearch.search.keyword import keyword_rows
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE, load_passages, load_posts, load_skipped, open_database
-from tripsearch.store.vectors import VECTORS_FILE, all_vectors, read_vectors
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors
 
-MODES = ("hybrid", "dense", "keyword")
+MODES = ("hybrid", "dense", "keyword", "hybrid-rrf")
 DEFAULT_INDEX = Path("index")
 
 
@@ -48,13 +48,18 @@ class Index:
         self.posts = {path: stored.meta for path, stored in posts.items()}
         try:
             self._faiss = read_vectors(generation / VECTORS_FILE, self.manifest.dim)
+            sentence_vectors = all_vectors(read_vectors(generation / SENTENCES_FILE, self.manifest.dim))
         except ValueError as exc:
             raise gen.IndexCorrupt(str(exc)) from None
         if self._faiss.ntotal != len(self.passages):
             raise gen.IndexCorrupt(
                 f"{generation / VECTORS_FILE}: {self._faiss.ntotal} vectors for {len(self.passages)} passages"
             )
+        counts = [len(p.sentences) for p in self.passages]
+        if len(sentence_vectors) != sum(counts):
+            raise gen.IndexCorrupt(f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {sum(counts)} sentences")
         self._vectors = all_vectors(self._faiss)
+        self.sentences = SentenceMatrix(sentence_vectors, counts)
         self._row_of = {p.id: row for row, p in enumerate(self.passages)}
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
@@ -116,17 +121,34 @@ class Index:
     def embed_query(self, text: str) -> np.ndarray:
         return self.encoder.encode([text])[0]
 
-    def dense_ranking(self, question: str, mask: np.ndarray) -> tuple[list[int], np.ndarray]:
-        """Rows by cosine similarity to the question, best first, among the rows ``mask`` allows."""
-        scores = self._vectors @ self.embed_query(question)
-        rows = np.flatnonzero(mask)
-        return rows[np.argsort(-scores[rows], kind="stable")].tolist(), scores
+    def dense_scores(self, question_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(passage dense scores, sentence similarities) for every row."""
+        passage_sims = self._vectors @ question_vector
+        sentence_sims = self.sentences.similarities(question_vector)
+        best = self.sentences.best_per_passage(sentence_sims, passage_sims)
+        return dense_scores(passage_sims, best), sentence_sims
 
-    def keyword_ranking(self, question: str, mask: np.ndarray) -> tuple[list[int], dict[int, float]]:
+    def keyword_scores(self, question: str) -> np.ndarray:
+        """BM25 of every row (0 where no query word occurs)."""
+        scores = np.zeros(len(self.passages), dtype=np.float32)
         with self._sql_lock:
-            found = keyword_rows(self._con, question, limit=len(self.passages))
-        rows = [row for row, _ in found if mask[row]]
-        return rows, dict(found)
+            for row, score in keyword_rows(self._con, question, limit=len(self.passages)):
+                scores[row] = score
+        return scores
+
+    def unknown_words(self, words: list[str]) -> list[str]:
+        """The words that no passage of the index contains (after the keyword index's stemming)."""
+        from tripsearch.store.database import fts_query
+
+        unknown = []
+        with self._sql_lock:
+            for word in dict.fromkeys(words):
+                query = fts_query([word.lower()])
+                if query and not self._con.execute(
+                    "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (query,)
+                ).fetchone():
+                    unknown.append(word)
+        return unknown
 
     def search(
         self,
@@ -140,28 +162,103 @@ class Index:
         post: str | None = None,
     ) -> list[Hit]:
         """The ``k`` passages that best match ``query``, among those the filters let through."""
+        return self._search(query, k, mode, Filters.of(author, tag, since, until, post))[0]
+
+    def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
+        """Hits, plus the sentence similarities the answer stage reuses."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not query.strip() or not self.passages:
-            return []
-        mask = Filters.of(author, tag, since, until, post).mask(self.passages)
-        dense, dense_scores = self.dense_ranking(query, mask) if mode != "keyword" else ([], None)
-        keyword, keyword_scores = self.keyword_ranking(query, mask) if mode != "dense" else ([], {})
-        dense_rank = {row: r for r, row in enumerate(dense, start=1)}
-        keyword_rank = {row: r for r, row in enumerate(keyword, start=1)}
+            return [], None
+        rows = np.flatnonzero(filters.mask(self.passages))
+        if not len(rows):
+            return [], None
+        dense = sentence_sims = None
+        if mode != "keyword":
+            dense, sentence_sims = self.dense_scores(self.embed_query(query) if vector is None else vector)
+            dense = dense[rows]
+        keyword = self.keyword_scores(query)[rows] if mode != "dense" else None
+        dense_rank = _ranks(rows, dense)
+        keyword_rank = _ranks(rows, keyword, positive_only=True)
         if mode == "dense":
-            ranked = [(row, float(dense_scores[row])) for row in dense[:k]]
+            scores = dense
         elif mode == "keyword":
-            ranked = [(row, keyword_scores[row]) for row in keyword[:k]]
+            scores = np.where(keyword > 0, keyword, -np.inf)
+        elif mode == "hybrid-rrf":
+            fused = reciprocal_rank_fusion([_order(rows, dense), _order(rows, keyword, positive_only=True)])
+            scores = np.array([fused.get(int(r), 0.0) for r in rows])
         else:
-            fused = reciprocal_rank_fusion([dense, keyword])
-            ranked = sorted(fused.items(), key=lambda kv: -kv[1])[:k]
-        return [
-            hit_from(self.passages[row], score, dense_rank.get(row), keyword_rank.get(row)) for row, score in ranked
+            scores = convex_fusion(dense, keyword)
+        order = np.argsort(-scores, kind="stable")[:k]
+        hits = [
+            hit_from(self.passages[rows[i]], scores[i], dense_rank.get(int(rows[i])), keyword_rank.get(int(rows[i])))
+            for i in order
+            if np.isfinite(scores[i])
         ]
+        return hits, sentence_sims
 
-    def passage(self, passage_id: str) -> Passage:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        author: str | None = None,
+        tag: str | None = None,
+        since=None,
+        until=None,
+        post: str | None = None,
+        cross_encoder: str | None = None,
+    ):
+        """An extractive ``Answer``: the answering sentences with citations, the supporting passages with
+        those sentences marked, a confidence, and ``abstained`` when the reports don't seem to say."""
+        from tripsearch.answer.pipeline import answer_question
+
+        model = self._cross_encoder(cross_encoder) if cross_encoder else None
+        return answer_question(self, question, k, Filters.of(author, tag, since, until, post), model)
+
+    def _cross_encoder(self, path: str):
+        with self._encoder_lock:
+            cache = self.__dict__.setdefault("_cross_encoders", {})
+            if path not in cache:
+                from sentence_transformers import CrossEncoder
+
+                cache[path] = CrossEncoder(path, device="cpu")
+            return cache[path]
+
+    def related(self, passage_id: str, k: int = 5) -> list[Hit]:
+        """Passages on the same topic from other posts (other conferences, other years): one per post."""
+        row = self.row_of(passage_id)
+        source = self.passages[row].post.path
+        sims = self._vectors @ self._vectors[row]
+        hits, seen = [], {source}
+        for other in np.argsort(-sims):
+            path = self.passages[other].post.path
+            if path in seen:
+                continue
+            seen.add(path)
+            hits.append(hit_from(self.passages[other], float(sims[other]), dense_rank=len(hits) + 1))
+            if len(hits) == k:
+                break
+        return hits
+
+    def row_of(self, passage_id: str) -> int:
         try:
-            return self.passages[self._row_of[passage_id]]
+            return self._row_of[passage_id]
         except KeyError:
             raise KeyError(f"no passage with id {passage_id!r} in this index") from None
+
+    def passage(self, passage_id: str) -> Passage:
+        return self.passages[self.row_of(passage_id)]
+
+
+def _order(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> list[int]:
+    if scores is None:
+        return []
+    keep = np.argsort(-scores, kind="stable")
+    if positive_only:
+        keep = keep[scores[keep] > 0]
+    return rows[keep].tolist()
+
+
+def _ranks(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> dict[int, int]:
+    """row → 1-based rank in one list."""
+    return {row: rank for rank, row in enumerate(_order(rows, scores, positive_only), start=1)}

@@ -59,6 +59,8 @@ class Passage:
     end_line: int
     text: str  # cleaned, readable text shown to users
     content_hash: str  # changes whenever what we embed changes
+    # Each prose sentence: (start, end) character offsets in ``text``, and its first and last line in the file.
+    sentences: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def post_path(self) -> str:
@@ -94,3 +96,36 @@ class Hit:
     dense_rank: int | None = None  # 1-based rank in the dense list, None when not in it
     keyword_rank: int | None = None
     highlights: tuple[tuple[int, int], ...] = field(default=())  # char spans in ``text``
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where an answer came from, precisely enough to open the file at the line."""
+
+    post_title: str
+    session_title: str
+    date: dt.date | None
+    path: str
+    start_line: int
+    end_line: int
+    url: str | None
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    passage_id: str
+    start: int  # character offsets of the sentence in its passage's text
+    end: int
+    score: float
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    sentences: tuple[AnswerSentence, ...]  # best first; empty when abstained
+    hits: tuple[Hit, ...]  # supporting passages; ``highlights`` mark the answer sentences
+    confidence: float  # 0–1
+    abstained: bool
+    reason: str = ""  # why it abstained

@@ -555,10 +555,14 @@ def _export_and_verify(name: str, path: str, fp: str, tmp: Path, min_cosine: flo
     import inspect
 
     accepted = set(inspect.signature(auto_model.forward).parameters)
-    sample = tokenizer(["a short one", "a somewhat longer sentence, so the batch is padded"], padding=True, return_tensors="pt")
+    sample = tokenizer(
+        ["a short one", "a somewhat longer sentence, so the batch is padded"], padding=True, return_tensors="pt"
+    )
     names = [n for n in _INPUTS if n in sample and n in accepted]
     if "input_ids" not in names or "attention_mask" not in names:
-        raise _Refused(f"the transformer does not take input_ids and attention_mask (tokenizer gives {list(sample)})", "unsupported")
+        raise _Refused(
+            f"the transformer does not take input_ids and attention_mask (tokenizer gives {list(sample)})", "unsupported"
+        )
 
     class _TokenEmbeddings(torch.nn.Module):
         def __init__(self, inner):

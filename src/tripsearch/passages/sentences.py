@@ -1,34 +1,26 @@
-"""Sentence boundaries from pysbd, a rule-based splitter that knows abbreviations, URLs and numbers."""
+"""Sentence boundaries from sentencex (Wikimedia's segmenter: abbreviations, URLs, numbers, ~300 languages).
+
+pysbd was tried first; it is about 100 times slower here and cuts German ordinals ("am 3. Mai") apart.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import pysbd
-
-_LANGUAGES = {"en", "de", "fr", "es", "it", "nl", "da", "pl", "ru"}
-
-
-@lru_cache(maxsize=None)
-def _segmenter(language: str) -> pysbd.Segmenter:
-    return pysbd.Segmenter(language=language if language in _LANGUAGES else "en", clean=False)
+from sentencex import segment
 
 
 def sentence_spans(text: str, language: str = "en") -> list[tuple[int, int]]:
-    """``(start, end)`` character spans of the sentences in ``text``, trailing spaces excluded."""
+    """``(start, end)`` character spans of the sentences in ``text``, surrounding spaces excluded."""
     spans: list[tuple[int, int]] = []
     base = 0
     for piece in text.split("\n"):  # a line break inside a block (list, table, code) always ends a sentence
         if piece.strip():
             cursor = 0
-            # pysbd's own char_span mode compiles one regex per sentence; finding them in order is exact.
-            for sentence in _segmenter(language).segment(piece):
-                found = piece.find(sentence.strip(), cursor)
+            for sentence in segment(language or "en", piece):
+                sentence = sentence.strip()
+                found = piece.find(sentence, cursor) if sentence else -1
                 if found < 0:
                     continue
-                start, end = base + found, base + found + len(sentence.strip())
-                cursor = found + len(sentence.strip())
-                if end > start:
-                    spans.append((start, end))
+                cursor = found + len(sentence)
+                spans.append((base + found, base + cursor))
         base += len(piece) + 1
     return spans

@@ -10,7 +10,7 @@ from tripsearch.passages.windows import section_windows
 from tripsearch.records import Passage, Post
 
 # Bump when splitting changes what passages come out: an index built by another version is rebuilt.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "3"
 
 
 def passage_id(post_path: str, ordinal: int) -> str:
@@ -32,6 +32,7 @@ def split_post(post: Post) -> list[Passage]:
                 end_line=window.end_line,
                 text=window.text,
                 content_hash="",
+                sentences=window.sentences,
             )
             # The hash covers exactly what the encoder sees: same text, same vector, whatever produced it.
             digest = hashlib.sha1(draft.embedding_text().encode()).hexdigest()

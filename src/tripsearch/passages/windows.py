@@ -17,7 +17,6 @@ from tripsearch.passages.sessions import Section
 MAX_WORDS = 250
 TARGET_WORDS = 170
 OVERLAP_WORDS = 35
-_WHOLE_BLOCK_WORDS = 40  # shorter blocks are one unit: no need to find their sentences
 _CODE_UNIT_WORDS = 60
 
 
@@ -37,6 +36,7 @@ class Window:
     text: str
     start_line: int
     end_line: int
+    sentences: tuple[tuple[int, int, int, int], ...] = ()  # (start, end, first line, last line) of each sentence
 
     @property
     def words(self) -> int:
@@ -49,7 +49,7 @@ def _word_chunks(text: str, size: int) -> list[str]:
 
 
 def _block_units(block: Block, language: str) -> list[Unit]:
-    if block.kind == "heading" or block.words <= _WHOLE_BLOCK_WORDS:
+    if block.kind == "heading":
         return [Unit(block.text, block.start_line, block.end_line, block.words, True, block.kind)]
     if block.kind == "code":
         units, lines, first = [], [], 0
@@ -73,28 +73,37 @@ def _block_units(block: Block, language: str) -> list[Unit]:
     return units
 
 
-def _join(units: list[Unit]) -> str:
+def _join(units: list[Unit]) -> tuple[str, tuple[tuple[int, int, int, int], ...]]:
+    """The window's text, and its prose sentences (not code, not sub-headings): (start, end, first line, last line)."""
     out: list[str] = []
+    spans: list[tuple[int, int, int, int]] = []
+    length = 0
     for i, unit in enumerate(units):
         if i:
             prev = units[i - 1]
             if prev.kind == "heading" or (unit.new_block and unit.kind == prev.kind == "item"):
-                out.append("\n")
+                sep = "\n"
             elif unit.new_block or unit.kind == "heading":
-                out.append("\n\n")
+                sep = "\n\n"
             elif unit.kind in ("code", "table"):  # rows and code lines were lines in the post too
-                out.append("\n")
+                sep = "\n"
             else:
-                out.append(" ")
+                sep = " "
+            out.append(sep)
+            length += len(sep)
+        if unit.kind in ("text", "item", "table"):
+            spans.append((length, length + len(unit.text), unit.start_line, unit.end_line))
         out.append(unit.text)
-    return "".join(out)
+        length += len(unit.text)
+    return "".join(out), tuple(spans)
 
 
 def _window(units: list[Unit], start_line: int | None = None) -> Window:
     first = min(u.start_line for u in units)
     if start_line is not None:
         first = min(first, start_line)
-    return Window(_join(units), first, max(u.end_line for u in units))
+    text, sentences = _join(units)
+    return Window(text, first, max(u.end_line for u in units), sentences)
 
 
 def section_windows(section: Section, language: str = "en") -> list[Window]:

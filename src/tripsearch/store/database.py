@@ -26,13 +26,15 @@ CREATE TABLE posts(
 CREATE TABLE passages(
     row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, post_path TEXT NOT NULL REFERENCES posts(path),
     ordinal INTEGER NOT NULL, session_title TEXT NOT NULL, heading_path TEXT NOT NULL,
-    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
+    sentences TEXT NOT NULL
 );
 CREATE INDEX passages_post ON passages(post_path);
 CREATE TABLE skipped(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
--- Post title, heading path and text as separate columns so BM25 can weigh a match in a talk title.
+-- What the post is (title, year, tags, description), the talk's heading path, and the text, as separate
+-- columns so BM25 can weigh a match in a talk title apart from one in the prose.
 CREATE VIRTUAL TABLE passages_fts USING fts5(
-    title, heading, text, content='', tokenize='porter unicode61 remove_diacritics 2'
+    post, heading, text, content='', tokenize='porter unicode61 remove_diacritics 2'
 );
 """
 
@@ -75,21 +77,26 @@ def write_database(
             ],
         )
         con.executemany(
-            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (row, p.id, p.post.path, p.ordinal, p.session_title, json.dumps(p.heading_path),
-                 p.start_line, p.end_line, p.text, p.content_hash)
+                 p.start_line, p.end_line, p.text, p.content_hash, json.dumps(p.sentences))
                 for row, p in enumerate(passages)
             ],
         )
         con.executemany(
-            "INSERT INTO passages_fts(rowid, title, heading, text) VALUES (?,?,?,?)",
-            [(row, p.post.title, " ".join(p.heading_path), p.text) for row, p in enumerate(passages)],
+            "INSERT INTO passages_fts(rowid, post, heading, text) VALUES (?,?,?,?)",
+            [(row, _post_terms(p.post), " ".join(p.heading_path), p.text) for row, p in enumerate(passages)],
         )
         con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
         con.commit()
     finally:
         con.close()
+
+
+def _post_terms(meta: PostMeta) -> str:
+    year = str(meta.date.year) if meta.date else ""
+    return " ".join([meta.title, year, " ".join(meta.tags), meta.description])
 
 
 def open_database(path: Path) -> sqlite3.Connection:
@@ -119,9 +126,10 @@ def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list
             id=pid, post=posts[post_path].meta, session_title=session_title,
             heading_path=tuple(json.loads(heading_path)), ordinal=ordinal, start_line=start_line,
             end_line=end_line, text=text, content_hash=content_hash,
+            sentences=tuple(tuple(span) for span in json.loads(sentences)),
         )
-        for (row, pid, post_path, ordinal, session_title, heading_path, start_line, end_line, text, content_hash)
-        in con.execute("SELECT * FROM passages ORDER BY row")
+        for (row, pid, post_path, ordinal, session_title, heading_path, start_line, end_line, text, content_hash,
+             sentences) in con.execute("SELECT * FROM passages ORDER BY row")
     ]
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-VECTORS_FILE = "vectors.faiss"
+VECTORS_FILE = "vectors.faiss"  # one vector per passage
+SENTENCES_FILE = "sentences.faiss"  # one vector per prose sentence, passage by passage, in row order
 
 
 def write_vectors(path: Path, vectors: np.ndarray) -> None:

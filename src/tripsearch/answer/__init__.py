@@ -1,0 +1,1 @@
+"""Stage 6: answer questions from the passages, with citations, or say the reports do not."""

@@ -1,0 +1,50 @@
+"""Cheap lexical evidence for the answer stage: how much of the question a sentence or a title covers."""
+
+from __future__ import annotations
+
+import re
+
+from tripsearch.search.keyword import STOPWORDS as STOPWORD_SET
+from tripsearch.search.keyword import query_terms
+
+
+def _stem(word: str) -> str:
+    # Enough folding to match "talks"/"talk", "scaling"/"scale", without a stemmer's surprises.
+    for suffix in ("ing", "ies", "es", "ed", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def term_set(text: str) -> set[str]:
+    return {_stem(w) for w in re.findall(r"\w+", text.lower())}
+
+
+class QuestionTerms:
+    """The question's content words, folded, for coverage checks against many sentences."""
+
+    def __init__(self, question: str):
+        self.terms = [_stem(t) for t in dict.fromkeys(query_terms(question))]
+
+    def coverage(self, text_terms: set[str]) -> float:
+        """Share of the question's content words found in ``text_terms``."""
+        if not self.terms:
+            return 0.0
+        return sum(t in text_terms for t in self.terms) / len(self.terms)
+
+
+def named_terms(question: str) -> list[str]:
+    """Words of the question that look like names of things: Strimzi, PyScript, EKS, k8s, Graviton3.
+
+    Mixed case, inner capitals, digits, or a capital not at the start of the question. A question that
+    names a thing the reports never mention is one they cannot answer, however close the prose is.
+    """
+    names = []
+    for i, word in enumerate(re.findall(r"\w+", question)):
+        if len(word) < 2 or word.lower() in STOPWORD_SET:
+            continue
+        inner_capital = any(c.isupper() for c in word[1:])
+        has_digit = any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+        if inner_capital or has_digit or (i > 0 and word[0].isupper()):
+            names.append(word)
+    return names
