@@ -21,7 +21,7 @@ venv: $(VENV)/.installed
 index: venv
 	$(BIN)/tripsearch index $(POSTS) --index $(INDEX)
 
-run: venv
+run: index
 	TRIPSEARCH_POSTS=$(POSTS) TRIPSEARCH_INDEX=$(INDEX) $(BIN)/streamlit run app.py \
 		--server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false
 

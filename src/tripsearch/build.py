@@ -8,6 +8,7 @@ was indexed and now fails to read keeps its indexed version, and is reported.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class BuildReport:
     reused: int = 0
     model_loaded: bool = False
     encoder_kind: str = ""
+    encoder_status: str = ""  # what became of the fast (ONNX) encoder, when a model was loaded
     seconds: float = 0.0
     generation: str = ""
 
@@ -178,12 +180,21 @@ def update_index(
             counts={"posts": len(stored), "passages": len(passages), "skipped": len(report.skipped)},
             files={DB_FILE: "", VECTORS_FILE: "", SENTENCES_FILE: ""},
         )
-        building = gen.new_generation(index_dir)
-        write_database(building / DB_FILE, stored, passages, report.skipped)
-        write_vectors(building / VECTORS_FILE, vectors)
-        write_vectors(building / SENTENCES_FILE, sentence_vectors)
-        report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
-        report.generation = gen.publish(index_dir, building, manifest).name
+        building = None
+        try:
+            building = gen.new_generation(index_dir)
+            write_database(building / DB_FILE, stored, passages, report.skipped)
+            write_vectors(building / VECTORS_FILE, vectors)
+            write_vectors(building / SENTENCES_FILE, sentence_vectors)
+            report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
+            report.generation = gen.publish(index_dir, building, manifest).name
+        except (OSError, RuntimeError) as exc:  # a full disk, a read-only folder (faiss raises RuntimeError)
+            if building is not None:
+                shutil.rmtree(building, ignore_errors=True)
+            detail = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            raise gen.IndexProblem(
+                f"{index_dir}: could not write the new index ({detail}); the previous index is unchanged"
+            ) from None
     return report
 
 
@@ -197,9 +208,14 @@ def _vectors_for(passages, previous: _Previous, model, backend, progress, report
     report.embedded, report.reused = len(missing), len(passages) - len(missing)
     encoder = None
     if missing or previous.manifest is None:
-        from tripsearch.embed import load_encoder
+        from tripsearch.embed import ensure_fast_encoder, load_encoder
 
-        encoder = load_encoder(model or (previous.manifest.model if previous.manifest else None), backend=backend)
+        name = model or (previous.manifest.model if previous.manifest else None)
+        if backend == "auto":
+            # Export once (cached by model fingerprint) so queries never need torch; when the export is
+            # verified equal, the build uses it too: it is the faster of the two on this CPU.
+            report.encoder_status = ensure_fast_encoder(name)
+        encoder = load_encoder(name, backend=backend)
         report.model_loaded, report.encoder_kind = True, encoder.kind
     dim = encoder.dim if encoder else previous.manifest.dim
     texts = [passages[i].embedding_text() for i in missing]

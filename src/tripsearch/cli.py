@@ -122,7 +122,7 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="passage", desc="embedding", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(total=total, unit="text", desc="embedding passages+sentences", dynamic_ncols=True, file=sys.stderr)
         bar.update(done - bar.n)
 
     try:
@@ -132,6 +132,8 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     finally:
         if bar is not None:
             bar.close()
+    if report.encoder_status:
+        click.echo(report.encoder_status, err=True)
     for skipped in report.skipped:
         kept = " (kept the indexed version)" if skipped.path in report.kept_previous else ""
         click.secho(f"skipped {skipped.path}: {skipped.reason}{kept}", fg="yellow", err=True)
@@ -179,13 +181,21 @@ def hit_dict(hit) -> dict:
     }
 
 
+def _highlighted(text: str, spans) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], click.style(text[start:end], fg="yellow", bold=True, underline=True)]
+        last = end
+    return "".join(out + [text[last:]])
+
+
 def print_hit(rank: int, hit) -> None:
     date = hit.date.isoformat() if hit.date else "undated"
     click.secho(f"{rank:>2}. [{hit.score:.4f}] {hit.post_title} ({date})", bold=True)
     if hit.session_title:
         click.secho(f"    {' › '.join(hit.heading_path)}", fg="cyan")
     click.secho(f"    {hit.path}:{hit.start_line}-{hit.end_line}", fg="bright_black")
-    for line in hit.text.splitlines():
+    for line in _highlighted(hit.text, hit.highlights).splitlines():
         click.echo(f"    {line}")
 
 
@@ -213,14 +223,6 @@ def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json)
             click.echo("    no passages match")
         for rank, hit in enumerate(hits, start=1):
             print_hit(rank, hit)
-
-
-def _highlighted(text: str, spans) -> str:
-    out, last = [], 0
-    for start, end in spans:
-        out += [text[last:start], click.style(text[start:end], fg="yellow", bold=True, underline=True)]
-        last = end
-    return "".join(out + [text[last:]])
 
 
 def answer_dict(answer) -> dict:
@@ -275,13 +277,7 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
         if answer.sentences:
             click.echo(f"  confidence {answer.confidence:.2f}")
         for rank, hit in enumerate(answer.hits, start=1):
-            date = hit.date.isoformat() if hit.date else "undated"
-            click.secho(f"\n{rank:>2}. {hit.post_title} ({date})", bold=True)
-            if hit.session_title:
-                click.secho(f"    {' › '.join(hit.heading_path)}", fg="cyan")
-            click.secho(f"    {hit.path}:{hit.start_line}-{hit.end_line}", fg="bright_black")
-            for line in _highlighted(hit.text, hit.highlights).splitlines():
-                click.echo(f"    {line}")
+            print_hit(rank, hit)
 
 
 @main.command(name="eval")

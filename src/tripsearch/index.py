@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tripsearch.build import BuildProgress, BuildReport, update_index
 from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
@@ -15,6 +16,9 @@ from tripsearch.search.keyword import keyword_rows
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE, load_passages, load_posts, load_skipped, open_database
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors
+
+if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not needed to search
+    from tripsearch.build import BuildProgress, BuildReport
 
 MODES = ("hybrid", "dense", "keyword", "hybrid-rrf")
 DEFAULT_INDEX = Path("index")
@@ -67,15 +71,23 @@ class Index:
 
     # ---- building and opening -------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: Path | str = DEFAULT_INDEX) -> "Index":
+    def open(cls, index_dir: Path | str = DEFAULT_INDEX, encoder=None) -> "Index":
+        """Open the live generation of ``index_dir``; ``encoder`` reuses an already loaded model."""
         index_dir = Path(index_dir)
-        for _attempt in range(3):  # a build may swap generations between reading CURRENT and opening
+        if not index_dir.is_dir():
+            raise gen.IndexNotFound(f"{index_dir}: no index here yet; build one with `tripsearch index POSTS_DIR`")
+        for _attempt in range(5):
             generation = gen.current_generation(index_dir)
             if generation is None:
                 raise gen.IndexNotFound(f"{index_dir}: no index here yet; build one with `tripsearch index POSTS_DIR`")
-            if generation.is_dir():
-                return cls(index_dir, generation)
-        raise gen.IndexCorrupt(f"{index_dir / gen.POINTER}: names {generation.name}, which does not exist")
+            try:
+                return cls(index_dir, generation, encoder)
+            except (gen.IndexCorrupt, FileNotFoundError):
+                # Builds may have published twice since we read CURRENT and removed this generation:
+                # if CURRENT moved on, open the new one; if not, the index really is broken.
+                if gen.current_generation(index_dir) == generation:
+                    raise
+        raise gen.IndexCorrupt(f"{index_dir / gen.POINTER}: keeps changing; is an indexer stuck in a loop?")
 
     @classmethod
     def build(
@@ -86,16 +98,18 @@ class Index:
         rebuild: bool = False,
         progress: BuildProgress | None = None,
     ) -> "Index":
+        from tripsearch.build import update_index
+
         update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress)
         return cls.open(index_dir)
 
     def update(self, posts_dir: Path | str | None = None, progress: BuildProgress | None = None) -> BuildReport:
         """Bring the index up to date with ``posts_dir`` (default: the folder it was built from), then reload."""
+        from tripsearch.build import update_index
+
         report = update_index(posts_dir or self.manifest.posts_dir, self.index_dir, progress=progress)
         if not report.nothing_changed:
-            fresh = Index.open(self.index_dir)
-            fresh._encoder = self._encoder
-            self.__dict__.update(fresh.__dict__)
+            self.__dict__.update(Index.open(self.index_dir, self._encoder).__dict__)
         return report
 
     def close(self) -> None:
@@ -108,7 +122,8 @@ class Index:
             if self._encoder is None:
                 from tripsearch.embed import load_encoder
 
-                encoder = load_encoder(self.manifest.model)
+                # TRIPSEARCH_BACKEND=sentence-transformers forces the slow path (benchmarks compare both).
+                encoder = load_encoder(self.manifest.model, backend=os.environ.get("TRIPSEARCH_BACKEND", "auto"))
                 if encoder.fingerprint != self.manifest.model_fingerprint or encoder.dim != self.manifest.dim:
                     raise gen.IndexMismatch(
                         f"{self.generation / gen.MANIFEST}: built with {self.manifest.model} "

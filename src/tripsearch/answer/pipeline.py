@@ -15,6 +15,7 @@ import numpy as np
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
 from tripsearch.records import Answer, AnswerSentence, Citation, Hit
 from tripsearch.search.filters import Filters
+from tripsearch.search.keyword import query_terms
 from tripsearch.search.fusion import zscore
 
 CANDIDATES = 20  # passages the second stage looks at
@@ -133,6 +134,11 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
             question, (), hits_out, confidence, True,
             f"the reports never mention {', '.join(unknown)}",
         )
+    # Words of the question that no report contains at all: the answer can only be a paraphrase, so
+    # trust it in proportion to the share of the question the reports know.
+    content = query_terms(question)
+    unknown = index.unknown_words(content)
+    confidence *= 1 - len(unknown) / max(len(content), 1)
     if confidence < ABSTAIN_BELOW:
         return Answer(
             question, (), hits_out, confidence, True,
