@@ -51,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("posts", nargs="?", default=str(ROOT.parent / "shared" / "corpus" / "trip-reports"))
     parser.add_argument("--rounds", type=int, default=3, help="repeats of each query, per mode")
+    parser.add_argument("--keep", action="store_true", help="keep the index (and the edited copy of the posts)")
     args = parser.parse_args()
 
     from tripsearch import Index
@@ -85,7 +86,10 @@ def main() -> None:
     print(f"warm ask        : p50 {1000 * statistics.median(asks):.1f} ms, p95 {1000 * percentile(asks, 0.95):.1f} ms")
     print(f"index size on disk: {size_of(idx.generation) / 2**20:.1f} MiB (one generation), "
           f"{size_of(index_dir) / 2**20:.1f} MiB in the folder")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"kept the index in {index_dir}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
