@@ -89,7 +89,8 @@ def test_incremental_updates(real_index_dir, corpus_copy, tmp_path):
 
     # Edit one post: only its passages are embedded again.
     edited = posts / "kubecloud-kaspernissen__2017-11-28_AWS-re-invent-2017---Day-1-c4cdb5955dfc.md"
-    edited.write_text(edited.read_text() + "\n\n## Late addition\n\nA new talk about quantum ledgers in Zanzibar.\n")
+    late_talk = " ".join(f"Point {n}: the speaker explained how quantum ledgers in Zanzibar settle payments." for n in range(6))
+    edited.write_text(edited.read_text() + f"\n\n## Late addition\n\n{late_talk}\n")
     before = Index.open(index_dir)
     report = update_index(posts, index_dir)
     after = Index.open(index_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from tripsearch.passages import CHUNKER_VERSION, split_post
-from tripsearch.posts.reader import UnreadablePost, parse_post, post_files
+from tripsearch.posts.reader import UnreadablePost, parse_post, post_files, post_name, read_post_bytes
 from tripsearch.records import Passage, SkippedFile
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE, FileState, StoredPost, load_passages, load_posts, load_skipped, open_database, write_database
@@ -69,9 +70,14 @@ class _Previous:
 
 
 def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previous:
-    from tripsearch.embed.models import fingerprint, model_name, model_path
+    from tripsearch.embed.models import ModelNotFound, fingerprint, model_name, model_path
 
-    live = gen.current_generation(index_dir)
+    try:
+        live = gen.current_generation(index_dir)
+    except gen.IndexCorrupt:
+        # A CURRENT that names nothing usable is treated like a corrupt manifest (below): build afresh. Raising
+        # here left the index broken for good, since only a successful build rewrites CURRENT.
+        return _Previous()
     if live is None or rebuild:
         return _Previous()
     try:
@@ -79,7 +85,14 @@ def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previo
     except gen.IndexCorrupt:
         return _Previous()  # nothing trustworthy to reuse: build afresh beside it
     wanted = model_name(model) if model else manifest.model
-    if wanted != manifest.model or fingerprint(model_path(wanted)) != manifest.model_fingerprint:
+    try:
+        found = fingerprint(model_path(wanted)) if wanted == manifest.model else None
+    except ModelNotFound as exc:  # the model folder the index was built with is gone: was a traceback
+        raise gen.IndexMismatch(
+            f"{live / gen.MANIFEST}: this index was built with model {manifest.model}, which is not there any more "
+            f"({exc}). Put it back, or rebuild with --rebuild (and --model) to switch models."
+        ) from None
+    if wanted != manifest.model or found != manifest.model_fingerprint:
         raise gen.IndexMismatch(
             f"{live / gen.MANIFEST}: this index was built with model {manifest.model} "
             f"(fingerprint {manifest.model_fingerprint}); asked for {wanted}. "
@@ -127,7 +140,7 @@ def update_index(
         seen: set[str] = set()
         changed_anything = previous.manifest is None or not same_chunker
         for path in post_files(posts_dir):
-            rel = path.relative_to(posts_dir).as_posix()
+            rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
             seen.add(rel)
             old = previous.posts.get(rel)
             try:
@@ -136,7 +149,8 @@ def update_index(
                     stored.append(old)
                     passages.extend(previous.passages_by_post.get(rel, []))
                     continue
-                data = path.read_bytes()
+                # Not path.read_bytes(): that hung on a FIFO, read /dev/zero without end and had no size limit.
+                data, st = read_post_bytes(path, posts_dir)
                 state = FileState(hashlib.sha1(data).hexdigest(), st.st_size, st.st_mtime_ns)
                 if old and same_chunker and old.state.source_hash == state.source_hash:
                     stored.append(StoredPost(old.meta, state))  # touched, not changed
@@ -145,6 +159,8 @@ def update_index(
                     continue
                 post = parse_post(rel, data)
                 new_passages = split_post(post)
+                if not new_passages:  # was stored silently as a post nobody could ever find: say so
+                    raise UnreadablePost("no text to index (only front matter, markup, comments or scripts)")
             except (UnreadablePost, OSError) as exc:
                 reason = str(exc) if isinstance(exc, UnreadablePost) else f"cannot read: {exc.strerror or exc}"
                 report.skipped.append(SkippedFile(rel, reason))
@@ -162,9 +178,15 @@ def update_index(
             stored.append(StoredPost(post.meta, state))
             passages.extend(new_passages)
         report.removed = len(set(previous.posts) - seen)
-        changed_anything = changed_anything or report.removed > 0 or report.skipped != previous.skipped
+        # Compared in path order, the order they are stored in: post_files() sorts Paths, which put "a/b.md"
+        # before "a-c.md" where SQLite puts it after, so an unchanged folder got a new generation on every run.
+        now_skipped = sorted(report.skipped, key=lambda s: s.path)
+        changed_anything = changed_anything or report.removed > 0 or now_skipped != previous.skipped
         report.posts, report.passages = len(stored), len(passages)
         if not changed_anything:
+            # Still clear what killed builds left (.building-* folders, each up to an index in size): only
+            # a publish used to, so after a kill they stayed for as long as the posts did not change.
+            gen.collect_garbage(index_dir)
             report.seconds = time.monotonic() - started
             return report
         vectors, sentence_vectors, encoder = _vectors_for(passages, previous, model, backend, progress, report)
@@ -188,7 +210,9 @@ def update_index(
             write_vectors(building / SENTENCES_FILE, sentence_vectors)
             report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
             report.generation = gen.publish(index_dir, building, manifest).name
-        except (OSError, RuntimeError) as exc:  # a full disk, a read-only folder (faiss raises RuntimeError)
+        # A full disk, a read-only folder: faiss raises RuntimeError, SQLite sqlite3.OperationalError ("database
+        # or disk is full"), which escaped as a traceback and left the half-written generation behind.
+        except (OSError, RuntimeError, sqlite3.Error) as exc:
             if building is not None:
                 shutil.rmtree(building, ignore_errors=True)
             detail = getattr(exc, "strerror", None) or str(exc).splitlines()[0]

@@ -7,8 +7,10 @@ to text. What a reader is shown: prose without markup, links as their text, no i
 from __future__ import annotations
 
 import bisect
+import html as htmllib
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from markdown_it import MarkdownIt
@@ -16,7 +18,9 @@ from markdown_it import MarkdownIt
 PSEUDO_LEVEL = 7  # bold lines used as headings rank below every real heading level
 _MD = MarkdownIt("commonmark", {"html": True}).enable("table")
 # Hugo {{< … >}} / {{% … %}}, Jekyll/Hexo/Liquid {% … %}: tags, not prose. Removed, newlines kept.
-_TEMPLATE_TAG = re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}", re.S)
+# A tag never spans another opener: with ``.*?`` alone, every unclosed opener scanned to the end of the
+# post, so 30,000 stray "{{<" took 86 s (quadratic); now each scan stops at the next opener.
+_TEMPLATE_TAG = re.compile(r"\{\{[<%](?:(?!\{\{).)*?[%>]\}\}|\{%(?:(?!\{%).)*?%\}", re.S)
 _HIDDEN_HTML = ["script", "style", "noscript", "template", "iframe", "object", "svg"]
 _HTML_BLOCK_TAGS = {
     "p", "div", "section", "article", "blockquote", "pre", "li", "dd", "dt", "figcaption", "figure",
@@ -24,6 +28,15 @@ _HTML_BLOCK_TAGS = {
 }
 _HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _MAX_PSEUDO_HEADING_WORDS = 16
+# Raw HTML nested deeper than this is read as flat text. BeautifulSoup's tree building is quadratic in
+# depth (5,000 nested <div> took 5 s) and our walk recursed once per level (a RecursionError that lost
+# the post). Hand-written HTML in a post nests a few levels, not hundreds.
+_MAX_HTML_DEPTH = 200
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]*)[^<>]*?(/?)>")  # [^<>]: a scan never runs past the next tag
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+_HIDDEN_HTML_CONTENT = re.compile(
+    r"<(script|style|noscript|template|iframe|object|svg)\b[^<>]*>(?:(?!<\1\b).)*?</\1\s*>", re.S | re.I
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,8 @@ class Block:
 
     def line_at(self, offset: int) -> int:
         """The file line holding character ``offset`` of ``text``."""
-        i = bisect.bisect_right([m[0] for m in self.marks], offset) - 1
+        # key=, not a list of offsets built per call: that was quadratic (a 50,000-row table took 7 minutes).
+        i = bisect.bisect_right(self.marks, offset, key=itemgetter(0)) - 1
         return self.marks[max(i, 0)][1]
 
     @property
@@ -162,8 +176,47 @@ def _html_text(node: Tag) -> str:
     return " ".join(node.get_text(" ").split())
 
 
+def _too_deep(html: str) -> bool:
+    depth = 0
+    for match in _HTML_TAG.finditer(html):
+        if match[1]:
+            depth = max(depth - 1, 0)
+        elif not match[3] and match[2].lower() not in _VOID_TAGS:
+            depth += 1
+            if depth > _MAX_HTML_DEPTH:
+                return True
+    return False
+
+
+def _without_comments(html: str) -> str:
+    """HTML comments removed, their newlines kept (so source lines still match).
+
+    Python's html.parser rescans to the end of the text for every unclosed ``<!--`` (quadratic: 30,000 of
+    them took 34 s); comments are dropped from the text anyway, so they are cut out first, in one pass.
+    An unclosed comment hides the rest of the block, as it does in a browser.
+    """
+    out, pos = [], 0
+    while (start := html.find("<!--", pos)) >= 0:
+        end = html.find("-->", start + 4)
+        end = len(html) if end < 0 else end + 3
+        out += [html[pos:start], "\n" * html.count("\n", start, end)]
+        pos = end
+    out.append(html[pos:])
+    return "".join(out)
+
+
+def _flat_html_block(html: str, first_line: int) -> list[Block]:
+    """HTML too deeply nested to parse as a tree, as one block of its text (see ``_MAX_HTML_DEPTH``)."""
+    text = _HTML_TAG.sub(" ", _HIDDEN_HTML_CONTENT.sub(" ", html))
+    text = " ".join(htmllib.unescape(text).split())
+    return [Block("text", text, ((0, first_line),))] if text else []
+
+
 def _html_blocks(html: str, first_line: int) -> list[Block]:
     """Raw HTML → blocks; headings inside it stay headings. Scripts and styles are dropped."""
+    html = _without_comments(html)
+    if _too_deep(html):
+        return _flat_html_block(html, first_line)
     soup = BeautifulSoup(html, "html.parser")
     for hidden in soup(_HIDDEN_HTML):
         hidden.decompose()
@@ -201,10 +254,16 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
                     blocks.append(Block("heading", text, ((0, line_of(child)),), int(name[1])))
             elif name in ("ul", "ol") and not child.find(_HEADING_TAGS):
                 flush()
-                for item in child.find_all("li", recursive=False):
-                    text = _html_text(item)
-                    if text:
+                for item in child.children:
+                    if isinstance(item, Comment):
+                        continue
+                    text = _html_text(item) if isinstance(item, Tag) else " ".join(str(item).split())
+                    if not text:
+                        continue
+                    if isinstance(item, Tag) and item.name.lower() == "li":
                         blocks.append(Block("item", "- " + text, ((0, line_of(item)),)))
+                    else:  # text straight inside <ul>, outside any <li>, used to be dropped
+                        blocks.append(Block("text", text, ((0, line_of(item) if isinstance(item, Tag) else line_of(child)),)))
             elif name == "table":
                 flush()
                 rows = [" | ".join(_html_text(c) for c in tr.find_all(["td", "th"])) for tr in child.find_all("tr")]

@@ -36,15 +36,20 @@ def _norm(text: str) -> str:
     return re.sub(r"[^\w]+", " ", text.lower()).strip()
 
 
-def _is_title_heading(block: Block, index: int, blocks: list[Block], post_title: str) -> bool:
-    """The post title repeated as a heading: not a talk."""
+def _is_title_heading(block: Block, index: int, first_heading: int, level_ones: int, post_title: str) -> bool:
+    """The post title repeated as a heading: not a talk.
+
+    ``first_heading`` (index of the post's first heading) and ``level_ones`` (how many level-1 blocks) are
+    counted once per post by the caller: counting them here, per heading, was quadratic (10,000 headings
+    took seconds).
+    """
     if block.kind != "heading" or block.level > 2:
         return False
     same = _norm(block.text) == _norm(post_title) or (
         len(_norm(block.text)) > 8 and _norm(block.text) in _norm(post_title)
     )
-    first = all(b.kind != "heading" for b in blocks[:index])
-    return same or (first and block.level == 1 and sum(b.level == 1 for b in blocks) == 1 and index <= 1)
+    first = index == first_heading  # no heading before this one
+    return same or (first and block.level == 1 and level_ones == 1 and index <= 1)
 
 
 def talk_level(headings: list[Block]) -> int | None:
@@ -65,7 +70,9 @@ def talk_level(headings: list[Block]) -> int | None:
 
 def split_sections(blocks: list[Block], post_title: str) -> list[Section]:
     """Group blocks under the headings at or above the talk level."""
-    blocks = [b for i, b in enumerate(blocks) if not _is_title_heading(b, i, blocks, post_title)]
+    first_heading = next((i for i, b in enumerate(blocks) if b.kind == "heading"), len(blocks))
+    level_ones = sum(b.level == 1 for b in blocks)
+    blocks = [b for i, b in enumerate(blocks) if not _is_title_heading(b, i, first_heading, level_ones, post_title)]
     level = talk_level([b for b in blocks if b.kind == "heading"])
     sections = [Section((), None)]
     stack: list[tuple[int, str]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import reprlib
 
 from dateutil import parser as dateparser
 
@@ -24,9 +25,13 @@ def parse_date(value: object) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(int(value))  # 20160203 written without quotes
+        try:
+            value = str(int(value))  # 20160203 written without quotes
+        except (ValueError, OverflowError):  # YAML's .nan and .inf: int() raised straight out of the reader
+            raise BadDate(f"unreadable date {value!r}") from None
     if not isinstance(value, str):
-        raise BadDate(f"date is a {type(value).__name__}, not a date: {value!r}"[:200])
+        # reprlib: a YAML alias bomb's repr is gigabytes long, and [:200] only cut it after building it
+        raise BadDate(f"date is a {type(value).__name__}, not a date: {reprlib.repr(value)}"[:200])
     text = value.strip().strip("'\"")
     if not text:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from tripsearch.records import Post, PostMeta, SkippedFile
 
 POST_SUFFIXES = (".md", ".markdown")
 _MAX_BYTES = 20 * 1024 * 1024  # a post bigger than this is not a blog post
+# Front matter can nest deeply, refer to itself or expand a few hundred bytes into millions of items (YAML
+# aliases, a "billion laughs"): flattening it was a RecursionError or minutes of work. Tags and authors
+# beyond this many are not metadata, and so is a title or description longer than this; each is copied
+# into every passage of the post (embedding text, keyword index), so an unbounded one multiplies.
+_MAX_LIST_ITEMS = 100
+_MAX_NODES = 10_000
+_MAX_FIELD_CHARS = 1000
 
 
 class UnreadablePost(ValueError):
@@ -38,17 +46,30 @@ def _first(meta: dict, *keys: str) -> object:
 
 
 def _strings(value: object) -> list[str]:
-    """A front-matter value that should be a list of strings, in whatever shape it came."""
-    if value is None or isinstance(value, bool):
-        return []
-    if isinstance(value, str):
-        return [part for part in (p.strip() for p in re.split(r"[,;]", value)) if part]
-    if isinstance(value, dict):
-        name = value.get("name") or value.get("title")
-        return [str(name).strip()] if name else []
-    if isinstance(value, (list, tuple, set)):
-        return [s for item in value for s in _strings(item)]
-    return [str(value).strip()]
+    """A front-matter value that should be a list of strings, in whatever shape it came.
+
+    Iterative and bounded (``_MAX_NODES`` visited, ``_MAX_LIST_ITEMS`` kept): see ``_MAX_LIST_ITEMS``.
+    """
+    out: list[str] = []
+    stack, visited = [value], 0
+    while stack and len(out) < _MAX_LIST_ITEMS and visited < _MAX_NODES:
+        value = stack.pop()
+        visited += 1
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            out.extend(part[:_MAX_FIELD_CHARS] for part in (p.strip() for p in re.split(r"[,;]", value)) if part)
+        elif isinstance(value, dict):
+            name = value.get("name") or value.get("title")
+            if isinstance(name, str):
+                out.append(name.strip()[:_MAX_FIELD_CHARS])
+            elif name:
+                stack.append(name)
+        elif isinstance(value, (list, tuple, set)):
+            stack.extend(reversed(list(value)))  # first item popped first: keep the written order
+        else:
+            out.append(str(value).strip()[:_MAX_FIELD_CHARS])
+    return out[:_MAX_LIST_ITEMS]
 
 
 def _normalise_tag(tag: str) -> str:
@@ -60,9 +81,9 @@ def _unique(items) -> tuple[str, ...]:
 
 
 def _text(value: object) -> str:
-    if value is None or isinstance(value, (dict, list)):
+    if value is None or isinstance(value, (dict, list, set, tuple)):  # (a set's str() could be any size)
         return ""
-    return " ".join(str(value).split())
+    return " ".join(str(value).split())[:_MAX_FIELD_CHARS]  # see _MAX_FIELD_CHARS
 
 
 def _as_bool(value: object) -> bool:
@@ -145,16 +166,50 @@ def parse_post(rel_path: str, data: bytes) -> Post:
     )
 
 
-def read_post(path: Path, root: Path | None = None) -> Post:
-    """Read one file; raises ``UnreadablePost``."""
+def post_name(path: Path, root: Path | None = None) -> str:
+    """``path`` relative to ``root`` with forward slashes, always printable and storable.
+
+    A file name that is not UTF-8 comes back from the OS with lone surrogates, which SQLite, the terminal
+    and passage ids cannot encode; such a name is shown with ``\\xNN`` escapes (and ``read_post_bytes``
+    refuses the file, since the escaped name is not the file's real name).
+    """
     rel = path.relative_to(root).as_posix() if root else path.name
     try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise UnreadablePost(f"larger than {_MAX_BYTES // 2**20} MiB")
-        data = path.read_bytes()
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def read_post_bytes(path: Path, root: Path | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of one post file and its stat; ``UnreadablePost`` for anything that is not a readable post file.
+
+    Opened non-blocking and checked with ``fstat`` before reading: a FIFO named ``*.md`` used to block the
+    reader for ever, and a symlink to ``/dev/zero`` (size 0 to ``stat``) made it read without end. At most
+    ``_MAX_BYTES`` + 1 bytes are read, whatever ``stat`` said.
+    """
+    if post_name(path, root) != (path.relative_to(root).as_posix() if root else path.name):
+        raise UnreadablePost("the file name is not valid UTF-8; rename the file")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise UnreadablePost("not a regular file")
+            if st.st_size > _MAX_BYTES:
+                raise UnreadablePost(f"larger than {_MAX_BYTES // 2**20} MiB")
+            data = fh.read(_MAX_BYTES + 1)
     except OSError as exc:
         raise UnreadablePost(f"cannot read: {exc.strerror or exc}") from None
-    return parse_post(rel, data)
+    if len(data) > _MAX_BYTES:
+        raise UnreadablePost(f"larger than {_MAX_BYTES // 2**20} MiB")
+    return data, st
+
+
+def read_post(path: Path, root: Path | None = None) -> Post:
+    """Read one file; raises ``UnreadablePost``."""
+    data, _ = read_post_bytes(path, root)
+    return parse_post(post_name(path, root), data)
 
 
 def post_files(root: Path) -> list[Path]:
@@ -183,7 +238,7 @@ def read_folder(root: Path | str) -> ReadResult:
         raise NotADirectoryError(f"posts folder not found: {root}")
     result = ReadResult()
     for path in post_files(root):
-        rel = path.relative_to(root).as_posix()
+        rel = post_name(path, root)
         try:
             result.posts.append(read_post(path, root))
         except UnreadablePost as exc:

@@ -79,6 +79,8 @@ def current_generation(index_dir: Path) -> Path | None:
         name = pointer.read_text().strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, garbage bytes: was a bare traceback
+        raise IndexCorrupt(f"{pointer}: unreadable ({exc})") from None
     if not name or "/" in name or name.startswith("."):
         raise IndexCorrupt(f"{pointer}: does not name a generation folder ({name!r})")
     return index_dir / name
@@ -93,6 +95,15 @@ def read_manifest(generation: Path, verify: bool = True) -> Manifest:
         raise IndexCorrupt(f"{path}: missing; the index is incomplete, run `tripsearch index` again") from None
     except (ValueError, TypeError) as exc:
         raise IndexCorrupt(f"{path}: unreadable manifest ({exc})") from None
+    # Valid JSON of the wrong shape ("files": [], "dim": "384") crashed later with AttributeError/TypeError.
+    if not (
+        isinstance(manifest.files, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.files.items())
+        and isinstance(manifest.dim, int)
+        and isinstance(manifest.counts, dict)
+        and all(isinstance(getattr(manifest, f), str) for f in ("model", "model_fingerprint", "chunker_version"))
+    ):
+        raise IndexCorrupt(f"{path}: unreadable manifest (a field has the wrong type)")
     if manifest.format != FORMAT_VERSION:
         raise IndexMismatch(f"{path}: index format {manifest.format}, this version reads {FORMAT_VERSION}; rebuild it")
     if verify:
@@ -159,8 +170,13 @@ def collect_garbage(index_dir: Path) -> None:
 @contextlib.contextmanager
 def write_lock(index_dir: Path, wait_seconds: float = 0.0):
     """Hold the index's single writer lock; wait up to ``wait_seconds`` for another writer, else refuse."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # read-only or full file system, a file where a folder should be: was a traceback
+        raise IndexProblem(
+            f"{index_dir}: cannot write the index here ({exc.strerror or exc}); nothing was changed"
+        ) from None
     deadline = time.monotonic() + wait_seconds
     try:
         while True:
