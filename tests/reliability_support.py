@@ -30,9 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"\bmk(\d+)v(\d+)\b")
 
 # `slow` marks the tests that run the real model (builds, subprocesses); they still run under plain
-# `python -m pytest`, and `-m "not slow"` leaves them out. Registered here until pyproject.toml lists it.
-if getattr(pytest.mark, "_config", None) is not None:
-    pytest.mark._config.addinivalue_line("markers", "slow: runs the real model or the indexer in subprocesses")
+# `python -m pytest`, and `-m "not slow"` leaves them out. Registered in pyproject.toml.
 slow = pytest.mark.slow
 
 _SECTION_TOPICS = [

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from tripsearch.store.generations import IndexProblem  # stdlib only: keeps start-up light
+
 
 def _passage_dict(p) -> dict:
     return {
@@ -115,7 +117,6 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     from tqdm import tqdm
 
     from tripsearch.build import update_index
-    from tripsearch.store.generations import IndexProblem
 
     bar = None
 
@@ -128,6 +129,8 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     try:
         report = update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress, lock_wait=wait)
     except (IndexProblem, NotADirectoryError) as exc:
+        if bar is not None:
+            bar.close()  # first, so the error starts on a line of its own
         _fail(exc)
     finally:
         if bar is not None:
@@ -150,7 +153,6 @@ def _read_queries(queries: tuple[str, ...]) -> list[str]:
 
 def _open_index(index_dir: Path):
     from tripsearch import Index
-    from tripsearch.store.generations import IndexProblem
 
     try:
         return Index.open(index_dir)
@@ -213,7 +215,7 @@ def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json)
     for question in questions:
         try:
             hits = idx.search(question, k=k, mode=mode, author=author, tag=tag, since=since, until=until, post=post)
-        except ValueError as exc:
+        except (ValueError, IndexProblem) as exc:
             _fail(exc)
         if as_json:
             click.echo(json.dumps({"query": question, "mode": mode, "hits": [hit_dict(h) for h in hits]}, ensure_ascii=False))
@@ -260,7 +262,7 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
     for question in questions:
         try:
             answer = idx.ask(question, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder)
-        except ValueError as exc:
+        except (ValueError, IndexProblem) as exc:
             _fail(exc)
         if as_json:
             click.echo(json.dumps(answer_dict(answer), ensure_ascii=False))

@@ -123,7 +123,14 @@ class Index:
                 from tripsearch.embed import load_encoder
 
                 # TRIPSEARCH_BACKEND=sentence-transformers forces the slow path (benchmarks compare both).
-                encoder = load_encoder(self.manifest.model, backend=os.environ.get("TRIPSEARCH_BACKEND", "auto"))
+                from tripsearch.embed.models import ModelNotFound
+
+                try:
+                    encoder = load_encoder(self.manifest.model, backend=os.environ.get("TRIPSEARCH_BACKEND", "auto"))
+                except ModelNotFound as exc:
+                    raise gen.IndexMismatch(
+                        f"{self.generation / gen.MANIFEST}: built with model {self.manifest.model}, which is not there any more ({exc})"
+                    ) from None
                 if encoder.fingerprint != self.manifest.model_fingerprint or encoder.dim != self.manifest.dim:
                     raise gen.IndexMismatch(
                         f"{self.generation / gen.MANIFEST}: built with {self.manifest.model} "
