@@ -210,21 +210,35 @@ def print_hit(rank: int, hit) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
 def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json) -> None:
     """Search the index. Several QUERIES, or one per line on stdin, share one loaded index."""
-    questions = _read_queries(queries)
-    idx = _open_index(index_dir)
-    for question in questions:
-        try:
-            hits = idx.search(question, k=k, mode=mode, author=author, tag=tag, since=since, until=until, post=post)
-        except (ValueError, IndexProblem) as exc:
-            _fail(exc)
-        if as_json:
-            click.echo(json.dumps({"query": question, "mode": mode, "hits": [hit_dict(h) for h in hits]}, ensure_ascii=False))
-            continue
-        click.secho(f"\n{question}", bold=True, underline=True)
+
+    def show(hits) -> None:
         if not hits:
             click.echo("    no passages match")
         for rank, hit in enumerate(hits, start=1):
             print_hit(rank, hit)
+
+    _answer_each(
+        queries, index_dir, as_json,
+        run=lambda idx, q: idx.search(q, k=k, mode=mode, author=author, tag=tag, since=since, until=until, post=post),
+        to_json=lambda q, hits: {"query": q, "mode": mode, "hits": [hit_dict(h) for h in hits]},
+        show=show,
+    )
+
+
+def _answer_each(raw_questions, index_dir, as_json: bool, run, to_json, show) -> None:
+    """What query and ask share: one loaded index, the questions in turn, each as JSON or as text."""
+    questions = _read_queries(raw_questions)
+    idx = _open_index(index_dir)
+    for question in questions:
+        try:
+            result = run(idx, question)
+        except (ValueError, IndexProblem) as exc:
+            _fail(exc)
+        if as_json:
+            click.echo(json.dumps(to_json(question, result), ensure_ascii=False))
+            continue
+        click.secho(f"\n{question}", bold=True, underline=True)
+        show(result)
 
 
 def answer_dict(answer) -> dict:
@@ -257,29 +271,27 @@ def answer_dict(answer) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
 def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json) -> None:
     """Answer QUESTIONS from the reports, with citations; says so when the reports don't."""
-    questions = _read_queries(questions)
-    idx = _open_index(index_dir)
-    for question in questions:
-        try:
-            answer = idx.ask(question, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder)
-        except (ValueError, IndexProblem) as exc:
-            _fail(exc)
-        if as_json:
-            click.echo(json.dumps(answer_dict(answer), ensure_ascii=False))
-            continue
-        click.secho(f"\n{question}", bold=True, underline=True)
-        if answer.abstained:
-            click.secho(f"  The reports don't seem to answer this ({answer.reason}).", fg="magenta")
-        for s in answer.sentences:
-            c = s.citation
-            click.echo(f"  » {click.style(s.text, bold=True)}")
-            date = c.date.isoformat() if c.date else "undated"
-            where = f"{c.post_title} › {c.session_title}" if c.session_title else c.post_title
-            click.secho(f"    — {where} ({date}), {c.path}:{c.start_line}-{c.end_line}" + (f" {c.url}" if c.url else ""), fg="cyan")
-        if answer.sentences:
-            click.echo(f"  confidence {answer.confidence:.2f}")
-        for rank, hit in enumerate(answer.hits, start=1):
-            print_hit(rank, hit)
+    _answer_each(
+        questions, index_dir, as_json,
+        run=lambda idx, q: idx.ask(q, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder),
+        to_json=lambda q, answer: answer_dict(answer),
+        show=print_answer,
+    )
+
+
+def print_answer(answer) -> None:
+    if answer.abstained:
+        click.secho(f"  The reports don't seem to answer this ({answer.reason}).", fg="magenta")
+    for s in answer.sentences:
+        c = s.citation
+        click.echo(f"  » {click.style(s.text, bold=True)}")
+        date = c.date.isoformat() if c.date else "undated"
+        where = f"{c.post_title} › {c.session_title}" if c.session_title else c.post_title
+        click.secho(f"    — {where} ({date}), {c.path}:{c.start_line}-{c.end_line}" + (f" {c.url}" if c.url else ""), fg="cyan")
+    if answer.sentences:
+        click.echo(f"  confidence {answer.confidence:.2f}")
+    for rank, hit in enumerate(answer.hits, start=1):
+        print_hit(rank, hit)
 
 
 @main.command(name="eval")
