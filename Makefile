@@ -26,6 +26,8 @@ run: index
 		--server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false
 
 test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:

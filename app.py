@@ -17,8 +17,9 @@ from pathlib import Path
 import streamlit as st
 
 from tripsearch.build import update_index
+from tripsearch.errors import IndexNotFound, IndexProblem, TripsearchError
 from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, where
-from tripsearch.store.generations import IndexNotFound, IndexProblem, current_generation
+from tripsearch.store.generations import current_generation
 
 ROOT = Path(__file__).resolve().parent
 
@@ -43,7 +44,6 @@ def shared_encoder(model: str, fingerprint: str):
 def open_index(index_dir: str, generation: str):
     """One loaded index per server and generation: a re-index makes a new generation, loaded once."""
     from tripsearch import Index
-
     from tripsearch.store.generations import read_manifest
 
     manifest = read_manifest(Path(index_dir) / generation, verify=False)
@@ -58,7 +58,7 @@ def reindex(posts_dir: Path, index_dir: Path) -> None:
 
     try:
         report = update_index(posts_dir, index_dir, progress=progress)
-    except (IndexProblem, OSError) as exc:
+    except (TripsearchError, OSError) as exc:
         st.sidebar.error(f"Re-index failed: {exc}. The previous index is still in use.")
         return
     bar.empty()
@@ -80,7 +80,9 @@ def sidebar(idx) -> dict:
     dates = [meta.date for meta in idx.posts.values() if meta.date]
     author = st.sidebar.selectbox("Author", ["(any)"] + authors)
     tag = st.sidebar.selectbox("Tag", ["(any)"] + tags)
-    post = st.sidebar.selectbox("Post", ["(any)"] + sorted(titles, key=titles.get), format_func=lambda p: titles.get(p, p))
+    post = st.sidebar.selectbox(
+        "Post", ["(any)"] + sorted(titles, key=titles.get), format_func=lambda p: titles.get(p, p)
+    )
     since = until = None
     if dates and st.sidebar.checkbox("Limit dates"):
         since = st.sidebar.date_input("From", min(dates), min_value=dt.date(1990, 1, 1))
@@ -141,17 +143,23 @@ def main() -> None:
     posts_dir, index_dir = settings()
     if st.sidebar.button("Re-index posts folder", help=str(posts_dir)):
         reindex(posts_dir, index_dir)
+    # The app's one handler for the library's error root: what went wrong, in a line, and what to do.
     try:
-        generation = current_generation(index_dir)
-        if generation is None:
-            raise IndexNotFound(f"{index_dir}: no index here yet")
-        idx = open_index(str(index_dir), generation.name)
+        page(posts_dir, index_dir)
     except IndexNotFound:
         st.info(f"No index yet in `{index_dir}`. Use **Re-index posts folder** to build one from `{posts_dir}`.")
-        return
     except IndexProblem as exc:
         st.error(f"The index cannot be opened: {exc}. Use **Re-index posts folder** to rebuild it.")
-        return
+    except TripsearchError as exc:
+        st.error(f"Search failed: {exc}")
+
+
+def page(posts_dir: Path, index_dir: Path) -> None:
+    """The page for one index: filters in the sidebar, the question form, the answer and its passages."""
+    generation = current_generation(index_dir)
+    if generation is None:
+        raise IndexNotFound(f"{index_dir}: no index here yet")
+    idx = open_index(str(index_dir), generation.name)
     if not idx.passages:
         st.warning(f"The index is empty: no passages were found in `{idx.manifest.posts_dir}`.")
         return
@@ -162,17 +170,15 @@ def main() -> None:
     if not question.strip():
         return
     filters = {key: options[key] for key in ("author", "tag", "post", "since", "until")}
-    try:
-        answer = idx.ask(question, k=options["k"], **filters)
-        if options["mode"] == "hybrid":
-            hits = list(answer.hits)
-        else:
-            marks = {h.passage_id: h.highlights for h in answer.hits}
-            hits = [h.__class__(**{**h.__dict__, "highlights": marks.get(h.passage_id, ())})
-                    for h in idx.search(question, k=options["k"], mode=options["mode"], **filters)]
-    except (IndexProblem, ValueError) as exc:
-        st.error(f"Search failed: {exc}")
-        return
+    answer = idx.ask(question, k=options["k"], **filters)
+    if options["mode"] == "hybrid":
+        hits = list(answer.hits)
+    else:
+        marks = {h.passage_id: h.highlights for h in answer.hits}
+        hits = [
+            h.__class__(**{**h.__dict__, "highlights": marks.get(h.passage_id, ())})
+            for h in idx.search(question, k=options["k"], mode=options["mode"], **filters)
+        ]
     if not hits:
         st.warning("No passages match this question with these filters.")
         return

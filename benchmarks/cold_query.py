@@ -30,7 +30,9 @@ def cold(index_dir: str, backend: str, runs: int) -> list[float]:
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "tripsearch", "query", QUESTION, "--index", index_dir, "-k", "3"],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         times.append(time.perf_counter() - start)
     return times
@@ -78,8 +80,10 @@ def main() -> None:
     for backend in BACKENDS:
         times = cold(args.index, backend, args.runs)
         medians[backend] = statistics.median(times)
-        print(f"cold CLI query, {backend:21}: median {medians[backend]:.2f} s over {args.runs} runs "
-              f"({', '.join(f'{t:.2f}' for t in times)})")
+        print(
+            f"cold CLI query, {backend:21}: median {medians[backend]:.2f} s over {args.runs} runs "
+            f"({', '.join(f'{t:.2f}' for t in times)})"
+        )
     print(f"fast path is {medians['sentence-transformers'] / medians['onnx']:.1f}x faster from a cold process")
     for backend in BACKENDS:
         print(f"warm query p50, {backend:21}: {1000 * warm(args.index, backend):.1f} ms")

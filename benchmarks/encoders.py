@@ -69,7 +69,11 @@ def main() -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the fresh-process start-up timing")
     args = parser.parse_args()
 
-    base = [line for line in args.texts.read_text().splitlines() if line.strip()] if args.texts else sample_passages(args.posts)
+    base = (
+        [line for line in args.texts.read_text().splitlines() if line.strip()]
+        if args.texts
+        else sample_passages(args.posts)
+    )
     passages = (base * (args.n // len(base) + 1))[: args.n]
     queries = sample_queries(args.questions)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]

@@ -63,8 +63,10 @@ def main() -> None:
 
     report, seconds = timed(lambda: update_index(posts, index_dir))
     texts = report.passages + sum(len(p.sentences) for p in Index.open(index_dir).passages)
-    print(f"full build: {seconds:.1f} s wall, {report.passages} passages ({texts} texts with sentences): "
-          f"{report.passages / seconds:.1f} passages/s, {texts / seconds:.1f} texts/s, encoder {report.encoder_kind}")
+    print(
+        f"full build: {seconds:.1f} s wall, {report.passages} passages ({texts} texts with sentences): "
+        f"{report.passages / seconds:.1f} passages/s, {texts / seconds:.1f} texts/s, encoder {report.encoder_kind}"
+    )
 
     nochange = [timed(lambda: update_index(posts, index_dir))[1] for _ in range(5)]
     print(f"no-change re-index: median {statistics.median(nochange):.3f} s (5 runs)")
@@ -81,11 +83,15 @@ def main() -> None:
     idx.search("warm up the model", k=10)
     for mode in ("hybrid", "dense", "keyword"):
         latencies = [timed(lambda: idx.search(q, k=10, mode=mode))[1] for _ in range(args.rounds) for q in QUERIES]
-        print(f"warm query {mode:8}: p50 {1000 * statistics.median(latencies):.1f} ms, p95 {1000 * percentile(latencies, 0.95):.1f} ms")
+        print(
+            f"warm query {mode:8}: p50 {1000 * statistics.median(latencies):.1f} ms, p95 {1000 * percentile(latencies, 0.95):.1f} ms"
+        )
     asks = [timed(lambda: idx.ask(q))[1] for _ in range(args.rounds) for q in QUERIES]
     print(f"warm ask        : p50 {1000 * statistics.median(asks):.1f} ms, p95 {1000 * percentile(asks, 0.95):.1f} ms")
-    print(f"index size on disk: {size_of(idx.generation) / 2**20:.1f} MiB (one generation), "
-          f"{size_of(index_dir) / 2**20:.1f} MiB in the folder")
+    print(
+        f"index size on disk: {size_of(idx.generation) / 2**20:.1f} MiB (one generation), "
+        f"{size_of(index_dir) / 2**20:.1f} MiB in the folder"
+    )
     if args.keep:
         print(f"kept the index in {index_dir}")
     else:

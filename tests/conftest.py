@@ -60,8 +60,6 @@ def real_index(real_index_dir):
     return Index.open(real_index_dir)
 
 
-
-
 @pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory):
     from tripsearch.build import update_index

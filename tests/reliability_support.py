@@ -34,8 +34,12 @@ MARKER = re.compile(r"\bmk(\d+)v(\d+)\b")
 slow = pytest.mark.slow
 
 _SECTION_TOPICS = [
-    "service meshes and sidecars", "database migrations without downtime", "observability with traces",
-    "platform teams and golden paths", "supply chain security for packages", "edge caching of APIs",
+    "service meshes and sidecars",
+    "database migrations without downtime",
+    "observability with traces",
+    "platform teams and golden paths",
+    "supply chain security for packages",
+    "edge caching of APIs",
 ]
 
 
@@ -131,7 +135,10 @@ def indexer_command(posts: Path, index_dir: Path, *extra: str) -> list[str]:
 def run_indexer(posts: Path, index_dir: Path, *extra: str, timeout: float = 300, env: dict | None = None):
     """Run ``tripsearch index`` to the end; the CompletedProcess."""
     return subprocess.run(
-        indexer_command(posts, index_dir, *extra), capture_output=True, text=True, timeout=timeout,
+        indexer_command(posts, index_dir, *extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 

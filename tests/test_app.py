@@ -12,9 +12,8 @@ import shutil
 import sys
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT, SAMPLE_POSTS
+from streamlit.testing.v1 import AppTest
 
 APP = ROOT / "app.py"
 LAMBDA_QUESTION = "How did the payments company cut Lambda cold starts?"

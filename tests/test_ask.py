@@ -7,10 +7,10 @@ import re
 import subprocess
 import sys
 
+from conftest import DEV_QUESTIONS
+
 from tripsearch.evaluate import load_questions, normalise
 from tripsearch.passages.sentences import sentence_spans
-
-from conftest import DEV_QUESTIONS
 
 
 def _words(text: str) -> list[str]:
@@ -74,7 +74,9 @@ def test_related_talks_come_from_other_posts(real_index):
 
 
 def test_sentence_splitter_handles_abbreviations_urls_versions_lists():
-    text = "Dr. Smith showed v2.0.1 of Node.js at 9 a.m. today. See https://example.com/a.b for slides!\n- one item\n- two"
+    text = (
+        "Dr. Smith showed v2.0.1 of Node.js at 9 a.m. today. See https://example.com/a.b for slides!\n- one item\n- two"
+    )
     assert [text[a:b] for a, b in sentence_spans(text)] == [
         "Dr. Smith showed v2.0.1 of Node.js at 9 a.m. today.",
         "See https://example.com/a.b for slides!",
@@ -85,8 +87,12 @@ def test_sentence_splitter_handles_abbreviations_urls_versions_lists():
 
 def test_cli_ask_json_and_plain_output(sample_index_dir):
     base = [sys.executable, "-m", "tripsearch", "ask", "--index", str(sample_index_dir)]
-    out = subprocess.run(base + ["--json", "How did the payments company cut Lambda cold starts?"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        base + ["--json", "How did the payments company cut Lambda cold starts?"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     answer = json.loads(out.stdout)
     assert not answer["abstained"] and answer["answer"]
     first = answer["answer"][0]

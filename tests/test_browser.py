@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SAMPLE_POSTS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -125,7 +124,9 @@ def server(corpus, tmp_path_factory):
             if proc.poll() is not None:
                 pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
             if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {SERVER_START_SECONDS} s:\n{log_path.read_text(errors='replace')}")
+                pytest.fail(
+                    f"streamlit not healthy after {SERVER_START_SECONDS} s:\n{log_path.read_text(errors='replace')}"
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -161,9 +162,7 @@ def _ask(page, question: str) -> None:
 
 def _wait_until_idle(page) -> None:
     """Until Streamlit's "Running…" indicator is gone (it is there while the script runs)."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=RENDER_MS
-    )
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=RENDER_MS)
 
 
 def _wait_for_text(page, selector: str, text: str) -> None:
@@ -224,13 +223,17 @@ def test_answer_in_a_real_browser_shows_hostile_markup_as_text(browser, server):
         _wait_until_idle(page)
         text = page.inner_text("body")
         assert "Answer" in text and "Passages" in text
-        assert "SVC301 - Cutting Lambda cold starts in a payments API (2023-11-28), 2023-11-28-reinvent-day-1.md:" in text
-        assert not any("favourite test payload" in q for q in page.locator("blockquote").all_inner_texts())  # the new answer
+        assert (
+            "SVC301 - Cutting Lambda cold starts in a payments API (2023-11-28), 2023-11-28-reinvent-day-1.md:" in text
+        )
+        assert not any(
+            "favourite test payload" in q for q in page.locator("blockquote").all_inner_texts()
+        )  # the new answer
         assert page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []
 
         # Streamlit scrolls inside its main block, so grow the viewport to the content for a whole-page shot.
         height = page.evaluate(
-            "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"]')]"
+            '() => Math.max(...[...document.querySelectorAll(\'[data-testid="stMain"], [data-testid="stAppViewContainer"]\')]'
             ".map(e => e.scrollHeight), document.body.scrollHeight)"
         )
         page.set_viewport_size({"width": 1400, "height": min(max(int(height), 1000), 6000)})

@@ -67,7 +67,8 @@ def test_every_talk_heading_starts_a_passage(real_corpus, real_passages):
                 continue
             checked += 1
             if any(
-                p.start_line <= line <= p.end_line and _norm(text) in (_norm(p.session_title), *map(_norm, p.heading_path))
+                p.start_line <= line <= p.end_line
+                and _norm(text) in (_norm(p.session_title), *map(_norm, p.heading_path))
                 for p in passages
             ):
                 started += 1

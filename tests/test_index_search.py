@@ -89,7 +89,9 @@ def test_incremental_updates(real_index_dir, corpus_copy, tmp_path):
 
     # Edit one post: only its passages are embedded again.
     edited = posts / "kubecloud-kaspernissen__2017-11-28_AWS-re-invent-2017---Day-1-c4cdb5955dfc.md"
-    late_talk = " ".join(f"Point {n}: the speaker explained how quantum ledgers in Zanzibar settle payments." for n in range(6))
+    late_talk = " ".join(
+        f"Point {n}: the speaker explained how quantum ledgers in Zanzibar settle payments." for n in range(6)
+    )
     edited.write_text(edited.read_text() + f"\n\n## Late addition\n\n{late_talk}\n")
     before = Index.open(index_dir)
     report = update_index(posts, index_dir)
@@ -134,7 +136,10 @@ def _model_dir():
 def test_cli_query_json_several_questions_one_index(real_index_dir):
     out = subprocess.run(
         [PY, "-m", "tripsearch", "query", "--index", str(real_index_dir), "-k", "3", "--json", "--tag", "aws"],
-        input="multi-account strategy\nAurora versus Cassandra\n", capture_output=True, text=True, check=True,
+        input="multi-account strategy\nAurora versus Cassandra\n",
+        capture_output=True,
+        text=True,
+        check=True,
     )
     answers = [json.loads(line) for line in out.stdout.splitlines()]
     assert [a["query"] for a in answers] == ["multi-account strategy", "Aurora versus Cassandra"]
@@ -146,5 +151,7 @@ def test_cli_query_json_several_questions_one_index(real_index_dir):
 
 
 def test_cli_errors_are_clear(tmp_path):
-    out = subprocess.run([PY, "-m", "tripsearch", "query", "x", "--index", str(tmp_path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [PY, "-m", "tripsearch", "query", "x", "--index", str(tmp_path)], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "no index here yet" in out.stderr and "Traceback" not in out.stderr

@@ -11,9 +11,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 CLEAR = (
-    ".venv/bin/python -c \"import nbformat, sys; [nbformat.write(nb, p) for p in sys.argv[1:] "
+    '.venv/bin/python -c "import nbformat, sys; [nbformat.write(nb, p) for p in sys.argv[1:] '
     "for nb in [nbformat.read(p, 4)] for c in nb.cells if c.cell_type == 'code' "
-    "and not c.update(outputs=[], execution_count=None)]\" notebooks/*.ipynb"
+    'and not c.update(outputs=[], execution_count=None)]" notebooks/*.ipynb'
 )
 
 

@@ -71,7 +71,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
 
     try:
         asyncio.run(run())
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pytest.fail(f"{path.name} did not finish in {NOTEBOOK_TIMEOUT} s")
 
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLE_POSTS, SAMPLE_QUESTIONS
 
 from tripsearch.embed import ensure_fast_encoder, load_encoder
 from tripsearch.embed.models import fingerprint, model_path
@@ -26,8 +27,6 @@ from tripsearch.embed.onnx import (
     export_onnx,
     onnx_status,
 )
-
-from conftest import SAMPLE_POSTS, SAMPLE_QUESTIONS
 
 FP = fingerprint(model_path(None))
 

@@ -38,7 +38,12 @@ def test_yaml_front_matter():
     m = p.meta
     assert (m.title, m.date, m.authors) == ("re:Invent Day 1", dt.date(2012, 4, 24), ("Dana Kowalski",))
     assert m.tags == ("aws", "serverless", "conference-reports")
-    assert (m.description, m.url, m.slug, m.draft) == ("Notes from day one", "https://example.org/reinvent-1", "reinvent-1", False)
+    assert (m.description, m.url, m.slug, m.draft) == (
+        "Notes from day one",
+        "https://example.org/reinvent-1",
+        "reinvent-1",
+        False,
+    )
     assert p.body_start_line == 13
     assert p.body.split("\n")[1] == "Body text here."
 

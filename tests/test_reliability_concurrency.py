@@ -18,8 +18,17 @@ import time
 from pathlib import Path
 
 from reliability_support import (  # noqa: F401  (fixtures)
-    corpus_versions, fast_encoder, index_state, indexer_command, lock_is_held, say, slow, wait_for, write_post,
+    corpus_versions,
+    fast_encoder,
+    index_state,
+    indexer_command,
+    lock_is_held,
+    say,
+    slow,
+    wait_for,
+    write_post,
 )
+
 from tripsearch.build import update_index
 from tripsearch.store.generations import IndexBusy
 
@@ -89,14 +98,22 @@ def test_readers_during_reindexing(tmp_path, fast_encoder, say):
     readers = []
     for i, kind in enumerate(["reopening", "reopening", "long-lived"]):
         ready = tmp_path / f"ready{i}"
-        proc = subprocess.Popen([sys.executable, "-c", READER, str(index_dir), str(stop), str(ready), kind, str(PAUSE)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", READER, str(index_dir), str(stop), str(ready), kind, str(PAUSE)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         readers.append((proc, ready))
     try:
         assert wait_for(lambda: all(r.exists() or p.poll() is not None for p, r in readers), 120, 0.05)
         started = time.monotonic()
-        writer = subprocess.run([sys.executable, "-c", WRITER, str(posts), str(index_dir), str(REINDEXES), str(TESTS)],
-                                capture_output=True, text=True, timeout=600)
+        writer = subprocess.run(
+            [sys.executable, "-c", WRITER, str(posts), str(index_dir), str(REINDEXES), str(TESTS)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         seconds = time.monotonic() - started
     finally:
         stop.write_text("stop")
@@ -117,9 +134,11 @@ def test_readers_during_reindexing(tmp_path, fast_encoder, say):
     assert long_lived["versions"] == ["1"] and long_lived["generations"] == 1
     assert index_state(index_dir, fast_encoder).versions == corpus_versions(posts)
     total = sum(r["queries"] for r in results)
-    say(f"concurrency: {REINDEXES} re-indexes in {seconds:.1f} s ({', '.join(str(p['seconds']) for p in published)} s each) "
+    say(
+        f"concurrency: {REINDEXES} re-indexes in {seconds:.1f} s ({', '.join(str(p['seconds']) for p in published)} s each) "
         f"while 3 readers served {total} queries ({', '.join(str(r['queries']) for r in results)}), "
-        f"errors {sum(r['errors'] for r in results)}; versions seen: {[r['versions'] for r in results]}")
+        f"errors {sum(r['errors'] for r in results)}; versions seen: {[r['versions'] for r in results]}"
+    )
 
 
 @slow
@@ -132,10 +151,14 @@ def test_two_writers_at_once(tmp_path, fast_encoder, say):
     for n in range(1, 8):  # a --rebuild of all of it: the first writer holds the lock for a few seconds
         write_post(posts, n, 2, sections=4)
 
-    first = subprocess.Popen(indexer_command(posts, index_dir, "--rebuild"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        indexer_command(posts, index_dir, "--rebuild"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     third = None
     try:
-        assert wait_for(lambda: lock_is_held(index_dir) or first.poll() is not None, 60), "the first writer never took the lock"
+        assert wait_for(lambda: lock_is_held(index_dir) or first.poll() is not None, 60), (
+            "the first writer never took the lock"
+        )
         assert first.poll() is None, "the first writer finished before the second could start: nothing tested"
         # In the library: refused at once, or waits.
         try:
@@ -147,7 +170,12 @@ def test_two_writers_at_once(tmp_path, fast_encoder, say):
         second = subprocess.run(indexer_command(posts, index_dir), capture_output=True, text=True, timeout=120)
         still_running = first.poll() is None
         # ...or, with --wait, a turn after the first.
-        third = subprocess.Popen(indexer_command(posts, index_dir, "--wait", "120"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        third = subprocess.Popen(
+            indexer_command(posts, index_dir, "--wait", "120"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         out1, err1 = first.communicate(timeout=300)
         out3, err3 = third.communicate(timeout=300)
     finally:  # only on failure: both are waited for above
@@ -159,5 +187,11 @@ def test_two_writers_at_once(tmp_path, fast_encoder, say):
     assert "another `tripsearch index` is updating this index" in second.stderr and "Traceback" not in second.stderr
     assert first.returncode == 0, err1[-2000:]
     assert third.returncode == 0 and "index up to date" in out3, (out3, err3[-2000:])  # the first did the work
-    assert index_state(index_dir, fast_encoder).versions == corpus_versions(posts) == {f"post{n}.md": 2 for n in range(1, 8)}
-    say(f"two writers: second refused ({second.stderr.strip().splitlines()[-1]}); with --wait it waited and found: {out3.strip()}")
+    assert (
+        index_state(index_dir, fast_encoder).versions
+        == corpus_versions(posts)
+        == {f"post{n}.md": 2 for n in range(1, 8)}
+    )
+    say(
+        f"two writers: second refused ({second.stderr.strip().splitlines()[-1]}); with --wait it waited and found: {out3.strip()}"
+    )

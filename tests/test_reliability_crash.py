@@ -26,11 +26,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from reliability_support import (  # noqa: F401  (fixtures)
-    corpus_versions, fast_encoder, index_state, indexer_command, open_index, say, slow, wait_for,
+    corpus_versions,
+    fast_encoder,
+    index_state,
+    indexer_command,
+    open_index,
+    say,
+    slow,
+    wait_for,
     write_post,
 )
+
 from tripsearch.store import generations as gen
 
 SEED = int(os.environ.get("TRIPSEARCH_FUZZ_SEED", "20240607"))
@@ -118,10 +125,14 @@ def test_sigkill_during_builds_and_updates(tmp_path, fast_encoder, say):
             if mode == "uniform":
                 wait_for(lambda: proc.poll() is not None, rng.uniform(0.05, run_seconds), interval=0.005)
             elif mode == "embedding":
-                if wait_for(lambda: proc.poll() is not None or "embedding" in (logs / f"{round_}.err").read_text(), 120, 0.002):
+                if wait_for(
+                    lambda: proc.poll() is not None or "embedding" in (logs / f"{round_}.err").read_text(), 120, 0.002
+                ):
                     time.sleep(rng.uniform(0, 0.15))
             elif mode == "writing":  # this run's folder, not one a killed run left behind
-                if wait_for(lambda: proc.poll() is not None or set(index_dir.glob(".building-*")) - entries_before, 120, 0.001):
+                if wait_for(
+                    lambda: proc.poll() is not None or set(index_dir.glob(".building-*")) - entries_before, 120, 0.001
+                ):
                     time.sleep(rng.uniform(0, 0.08))
             elif mode == "published":
                 if wait_for(lambda: proc.poll() is not None or _current(index_dir) != pointer_before, 120, 0.001):
@@ -168,7 +179,9 @@ def test_sigkill_during_builds_and_updates(tmp_path, fast_encoder, say):
 
     # ---- a normal run brings everything up to date, and cleans up after the killed ones
     with open(logs / "final.err", "w") as err:
-        final = subprocess.run(indexer_command(posts, index_dir), stdout=subprocess.PIPE, stderr=err, text=True, timeout=300)
+        final = subprocess.run(
+            indexer_command(posts, index_dir), stdout=subprocess.PIPE, stderr=err, text=True, timeout=300
+        )
     assert final.returncode == 0, (logs / "final.err").read_text()[-3000:]
     state = index_state(index_dir, fast_encoder)
     assert state.versions == corpus_versions(posts)
@@ -177,9 +190,11 @@ def test_sigkill_during_builds_and_updates(tmp_path, fast_encoder, say):
     assert len(list(index_dir.glob("gen-*"))) <= gen.KEEP_GENERATIONS
     again = subprocess.run(indexer_command(posts, index_dir), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "index up to date" in again.stdout, again.stdout + again.stderr[-2000:]
-    say(f"SIGKILL: {kills} kills survived, {completions} runs finished (each {min(durations):.1f}-{max(durations):.1f} s), "
+    say(
+        f"SIGKILL: {kills} kills survived, {completions} runs finished (each {min(durations):.1f}-{max(durations):.1f} s), "
         f"{len(version)} posts at the end, {time.monotonic() - started:.0f} s; where the kills landed: "
-        f"{dict(sorted(phases.items()))}")
+        f"{dict(sorted(phases.items()))}"
+    )
     say("kills (mode, seconds after start, phase): " + "; ".join(timeline))
     assert kills >= KILLS
     for where in ("start-up", "writing", "after publishing"):  # (embedding is short: not demanded)

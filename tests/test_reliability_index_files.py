@@ -23,10 +23,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from reliability_support import (  # noqa: F401  (fixtures)
-    corpus_versions, fast_encoder, index_state, open_index, run_indexer, say, seed_export_for_copy, slow, write_post,
+    corpus_versions,
+    fast_encoder,
+    index_state,
+    open_index,
+    run_indexer,
+    say,
+    seed_export_for_copy,
+    slow,
+    write_post,
 )
+
 from tripsearch.build import update_index
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE
@@ -150,10 +158,17 @@ def test_resigned_database_with_wrong_rows_is_refused(work):
     assert str(live / VECTORS_FILE) in str(caught.value) and "vectors for" in str(caught.value)
 
 
-@pytest.mark.parametrize("content", [
-    b"", b"{\"model\": ", b"\xff\xfe\x00binary", b"[]", b"{\"files\": []}",
-    "wrong-types",  # valid JSON, fields of the wrong type
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b'{"model": ',
+        b"\xff\xfe\x00binary",
+        b"[]",
+        b'{"files": []}',
+        "wrong-types",  # valid JSON, fields of the wrong type
+    ],
+)
 def test_damaged_manifest_is_refused_naming_it(work, content):
     _, index_dir = work
     manifest = _live(index_dir) / gen.MANIFEST
@@ -167,7 +182,9 @@ def test_damaged_manifest_is_refused_naming_it(work, content):
     assert str(manifest) in str(caught.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"\n", b"\xff\xfe\x80garbage", b"gen-does-not-exist\n", b"../elsewhere\n", "dir"])
+@pytest.mark.parametrize(
+    "content", [b"", b"\n", b"\xff\xfe\x80garbage", b"gen-does-not-exist\n", b"../elsewhere\n", "dir"]
+)
 def test_damaged_current_pointer_is_a_clear_error(work, content):
     _, index_dir = work
     pointer = index_dir / gen.POINTER
@@ -186,8 +203,12 @@ def test_cli_on_a_damaged_index_errors_cleanly_and_a_build_heals_it(work, fast_e
     posts, index_dir = work
     target = _live(index_dir) / VECTORS_FILE
     _damage(target, "truncate")
-    query = subprocess.run([sys.executable, "-m", "tripsearch", "query", "speaker", "--index", str(index_dir)],
-                           capture_output=True, text=True, timeout=120)
+    query = subprocess.run(
+        [sys.executable, "-m", "tripsearch", "query", "speaker", "--index", str(index_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert query.returncode == 2 and str(target) in query.stderr and "Traceback" not in query.stderr, query.stderr
     build = run_indexer(posts, index_dir)  # nothing trustworthy to reuse: builds afresh beside it
     assert build.returncode == 0, build.stderr[-2000:]

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SAMPLE_POSTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import SAMPLE_POSTS
 from reliability_support import fast_encoder, say, slow  # noqa: F401  (fixtures)
+
 from tripsearch.passages import split_post
 from tripsearch.posts import read_folder
 from tripsearch.posts.reader import _MAX_BYTES
@@ -49,7 +49,11 @@ SAMPLES = sorted(p.read_bytes() for p in SAMPLE_POSTS.iterdir() if p.suffix in (
 def good_post(rng: random.Random, tag: str, sections: int | None = None) -> bytes:
     """A well-formed post whose every paragraph holds ``tag``: it must be read, split and found."""
     title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 5))).title()
-    lines = ["---", f"title: {json.dumps(title)}", f"date: 20{rng.randint(10, 24)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"]
+    lines = [
+        "---",
+        f"title: {json.dumps(title)}",
+        f"date: 20{rng.randint(10, 24)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+    ]
     if rng.random() < 0.7:
         lines.append("lang: en")
     lines += [f"tags: [{', '.join(rng.sample(WORDS, 2))}]", "---", ""]
@@ -123,19 +127,98 @@ CATALOGUE: dict[str, tuple[str, callable]] = {
     "whitespace": ("skip", lambda r: r.choice([b" ", b"\n\n\n", b"\t \r\n", "\ufeff".encode(), "\ufeff \n".encode()])),
     "front-matter-only": ("any", lambda r: b"---\ntitle: Only a header\n---\n"),
     # bodies that are hard to split
-    "markup-only": ("any", lambda r: _fm("title: x", r.choice([
-        "<script>alert(1)</script>\n", "<!-- only a comment -->\n", "![img](a.png)\n", "<style>p{}</style>\n",
-        "{{< youtube abc >}}\n", "<img src=x>\n", "---\n\n***\n", ">\n>\n"]))),
-    "many-headings": ("any", lambda r: _fm("title: H", "".join(f"{'#' * r.randint(1, 6)} H{i}\n\nt{i}\n\n" for i in range(r.randint(200, 1500))))),
+    "markup-only": (
+        "any",
+        lambda r: _fm(
+            "title: x",
+            r.choice(
+                [
+                    "<script>alert(1)</script>\n",
+                    "<!-- only a comment -->\n",
+                    "![img](a.png)\n",
+                    "<style>p{}</style>\n",
+                    "{{< youtube abc >}}\n",
+                    "<img src=x>\n",
+                    "---\n\n***\n",
+                    ">\n>\n",
+                ]
+            ),
+        ),
+    ),
+    "many-headings": (
+        "any",
+        lambda r: _fm(
+            "title: H", "".join(f"{'#' * r.randint(1, 6)} H{i}\n\nt{i}\n\n" for i in range(r.randint(200, 1500)))
+        ),
+    ),
     "deep-html": ("any", lambda r: _fm("title: D", _nested_html(r, r.randint(150, 3000)) + "\n")),
     "deep-blockquote": ("any", lambda r: _fm("title: Q", ">" * r.randint(10, 3000) + " deep quote text\n")),
-    "deep-list": ("any", lambda r: _fm("title: L", "".join("  " * i + "- item words\n" for i in range(r.randint(10, 400))))),
-    "unclosed-things": ("any", lambda r: _fm("title: U", r.choice(["```\ncode\n", "<div>\ntext\n", "<!--\ntext\n", "{{< x\ntext\n", "{% x\ntext\n", "[link](\ntext\n", "<script>\nx\n"]) * r.randint(1, 500))),
+    "deep-list": (
+        "any",
+        lambda r: _fm("title: L", "".join("  " * i + "- item words\n" for i in range(r.randint(10, 400)))),
+    ),
+    "unclosed-things": (
+        "any",
+        lambda r: _fm(
+            "title: U",
+            r.choice(
+                [
+                    "```\ncode\n",
+                    "<div>\ntext\n",
+                    "<!--\ntext\n",
+                    "{{< x\ntext\n",
+                    "{% x\ntext\n",
+                    "[link](\ntext\n",
+                    "<script>\nx\n",
+                ]
+            )
+            * r.randint(1, 500),
+        ),
+    ),
     "long-line": ("any", lambda r: _fm("title: Long", "word" * r.randint(1000, 100000) + "\n")),
     "table-rows": ("any", lambda r: _fm("title: T", "| a | b |\n|---|---|\n" + "| x | y |\n" * r.randint(10, 3000))),
-    "control-chars": ("any", lambda r: _fm("title: C", "".join(r.choice(["\x01", "\x1b[31m", "\u2028", "\u200b", "\x7f", "\x0c", "text ", "\r"]) for _ in range(300)))),
+    "control-chars": (
+        "any",
+        lambda r: _fm(
+            "title: C",
+            "".join(
+                r.choice(["\x01", "\x1b[31m", "\u2028", "\u200b", "\x7f", "\x0c", "text ", "\r"]) for _ in range(300)
+            ),
+        ),
+    ),
     "mixed-newlines": ("any", lambda r: ("## Talk\r\rsome text\r\n\rmore text\n\r" * r.randint(1, 200)).encode()),
-    "html-soup": ("any", lambda r: _fm("title: S", "".join(r.choice(["<div>", "</div>", "<h2>", "</h2>", "<ul>", "<li>", "</p>", "<table><tr><td>", "text ", "<br>", "&amp;", "&#99999999;", "<!--", "-->", "<![CDATA[", "]]>", "<?x", "<!DOCTYPE"]) for _ in range(r.randint(5, 400))) + "\n")),
+    "html-soup": (
+        "any",
+        lambda r: _fm(
+            "title: S",
+            "".join(
+                r.choice(
+                    [
+                        "<div>",
+                        "</div>",
+                        "<h2>",
+                        "</h2>",
+                        "<ul>",
+                        "<li>",
+                        "</p>",
+                        "<table><tr><td>",
+                        "text ",
+                        "<br>",
+                        "&amp;",
+                        "&#99999999;",
+                        "<!--",
+                        "-->",
+                        "<![CDATA[",
+                        "]]>",
+                        "<?x",
+                        "<!DOCTYPE",
+                    ]
+                )
+                for _ in range(r.randint(5, 400))
+            )
+            + "\n",
+        ),
+    ),
 }
 
 
@@ -226,7 +309,9 @@ def check_passages(post, passages, data: bytes) -> None:
     assert len({p.id for p in passages}) == len(passages)
     for p in passages:
         assert p.text.strip(), f"{post.path}: empty passage"
-        assert 1 <= p.start_line <= p.end_line <= n_lines, f"{post.path}: lines {p.start_line}-{p.end_line} of {n_lines}"
+        assert 1 <= p.start_line <= p.end_line <= n_lines, (
+            f"{post.path}: lines {p.start_line}-{p.end_line} of {n_lines}"
+        )
         assert p.content_hash == hashlib.sha1(p.embedding_text().encode()).hexdigest()
         for start, end, first, last in p.sentences:
             assert 0 <= start < end <= len(p.text), (post.path, start, end, len(p.text))
@@ -243,25 +328,102 @@ def write_folder(root: Path, files: dict[str, tuple[str, bytes]]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ hypothesis inputs
-KEYS = ["title", "date", "tags", "tag", "categories", "category", "author", "authors", "lang", "language", "draft",
-        "published", "status", "url", "slug", "description", "summary", "pubdate", "keywords", "Title", "DATE"]
+KEYS = [
+    "title",
+    "date",
+    "tags",
+    "tag",
+    "categories",
+    "category",
+    "author",
+    "authors",
+    "lang",
+    "language",
+    "draft",
+    "published",
+    "status",
+    "url",
+    "slug",
+    "description",
+    "summary",
+    "pubdate",
+    "keywords",
+    "Title",
+    "DATE",
+]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=40), st.dates(), st.datetimes(),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.dates(),
+    st.datetimes(),
 )
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=15)
+values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=15
+)
 TOKENS = list("#*_->[](){}`|!<>/=\"' \n\t.,:;&%\\~") + [
-    "word ", "Talk ", "é", "漢字", "🎉", "<div>", "</div>", "<!--", "-->", "{{<", ">}}", "{%", "%}", "```", "## ", "\n\n",
-    "<script>", "</script>", "| a | b |\n|---|---|\n", "<h2>", "</h2>", "<ul>", "<li>", "\r", "\x00", "\ufeff", "\u2028",
-    "---\n", "+++\n", "**bold**", "[x](y)", "&amp;", "&#0;", "<![CDATA[", "\x1b", "> ", "1. ", "    code\n",
+    "word ",
+    "Talk ",
+    "é",
+    "漢字",
+    "🎉",
+    "<div>",
+    "</div>",
+    "<!--",
+    "-->",
+    "{{<",
+    ">}}",
+    "{%",
+    "%}",
+    "```",
+    "## ",
+    "\n\n",
+    "<script>",
+    "</script>",
+    "| a | b |\n|---|---|\n",
+    "<h2>",
+    "</h2>",
+    "<ul>",
+    "<li>",
+    "\r",
+    "\x00",
+    "\ufeff",
+    "\u2028",
+    "---\n",
+    "+++\n",
+    "**bold**",
+    "[x](y)",
+    "&amp;",
+    "&#0;",
+    "<![CDATA[",
+    "\x1b",
+    "> ",
+    "1. ",
+    "    code\n",
 ]
 soup = st.lists(st.sampled_from(TOKENS), max_size=150).map("".join)
 
 
 @st.composite
 def bad_posts(draw) -> bytes:
-    kind = draw(st.sampled_from(["yaml-values", "raw-header", "toml", "soup", "binary", "corrupted", "truncated",
-                                 "header-only", "nested", "aliases"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "yaml-values",
+                "raw-header",
+                "toml",
+                "soup",
+                "binary",
+                "corrupted",
+                "truncated",
+                "header-only",
+                "nested",
+                "aliases",
+            ]
+        )
+    )
     body = draw(soup)
     if kind == "nested":  # structure as deep as a file can make it: HTML, YAML, quotes, lists
         depth = draw(st.integers(1, 3000))
@@ -274,7 +436,9 @@ def bad_posts(draw) -> bytes:
             return f"---\n{key}: {'[' * depth}x{']' * depth}\n---\n{body}".encode()
         if where == "yaml-block":
             depth = min(depth, 300)
-            return ("---\ntags:\n" + "".join("  " * i + "-\n" for i in range(1, depth)) + "  " * depth + "- x\n---\n" + body).encode()
+            return (
+                "---\ntags:\n" + "".join("  " * i + "-\n" for i in range(1, depth)) + "  " * depth + "- x\n---\n" + body
+            ).encode()
         if where == "quote":
             return f"---\ntitle: Q\n---\n{'>' * depth} {body}\n".encode()
         return ("---\ntitle: L\n---\n" + "".join("  " * i + "- item\n" for i in range(min(depth, 300))) + body).encode()
@@ -316,8 +480,12 @@ def good_posts(draw) -> bytes:
 
 
 @slow
-@settings(max_examples=300, deadline=None, derandomize=False,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 @given(bad=st.lists(bad_posts(), min_size=1, max_size=4), good=st.lists(good_posts(), max_size=2), subdir=st.booleans())
 def test_property_any_folder_reads_and_splits(bad, good, subdir):
     files = {}
@@ -373,9 +541,17 @@ def test_hard_cases_read_and_split(tmp_path, say):
     para = "The speaker talked about kubernetes operators and why they fail in production. " * 3 + "\n\n"
     files = {
         "ten-mb.md": ("any", ("---\ntitle: Big\nlang: en\n---\n" + para * (10_000_000 // len(para))).encode()),
-        "headings.md": ("any", ("---\ntitle: H\nlang: en\n---\n" + "".join(f"## Heading {i}\n\ntext {i}\n\n" for i in range(10_000))).encode()),
+        "headings.md": (
+            "any",
+            (
+                "---\ntitle: H\nlang: en\n---\n" + "".join(f"## Heading {i}\n\ntext {i}\n\n" for i in range(10_000))
+            ).encode(),
+        ),
         "divs.md": ("any", ("---\ntitle: D\n---\n\n" + "<div>\n" * 5000 + "deep text\n" + "</div>\n" * 5000).encode()),
-        "divs-one-line.md": ("any", ("---\ntitle: D\n---\n\n" + "<div>" * 5000 + "deep text" + "</div>" * 5000 + "\n").encode()),
+        "divs-one-line.md": (
+            "any",
+            ("---\ntitle: D\n---\n\n" + "<div>" * 5000 + "deep text" + "</div>" * 5000 + "\n").encode(),
+        ),
         "good.md": ("good:goodone", good_post(random.Random(1), "goodone")),
     }
     write_folder(root, files)
@@ -403,13 +579,16 @@ def test_hard_cases_read_and_split(tmp_path, say):
     assert elapsed < 120
 
 
-@pytest.mark.parametrize("body, expect_text", [
-    ("<div>" * 5000 + "five thousand deep" + "</div>" * 5000, "five thousand deep"),
-    ("<ul>" * 3000 + "inside lists" + "</ul>" * 3000, "inside lists"),
-    ("<ul>loose text <li>an item</li></ul>", "loose text"),
-    ("<table><tr><td>" * 800 + "cell" + "</td></tr></table>" * 800, "cell"),
-    ("<div><span>" * 300 + "<script>var hidden = 1;</script>visible" + "</span></div>" * 300, "visible"),
-])
+@pytest.mark.parametrize(
+    "body, expect_text",
+    [
+        ("<div>" * 5000 + "five thousand deep" + "</div>" * 5000, "five thousand deep"),
+        ("<ul>" * 3000 + "inside lists" + "</ul>" * 3000, "inside lists"),
+        ("<ul>loose text <li>an item</li></ul>", "loose text"),
+        ("<table><tr><td>" * 800 + "cell" + "</td></tr></table>" * 800, "cell"),
+        ("<div><span>" * 300 + "<script>var hidden = 1;</script>visible" + "</span></div>" * 300, "visible"),
+    ],
+)
 def test_deep_or_odd_html_keeps_its_text(body, expect_text):
     from tripsearch.posts.reader import parse_post
 
@@ -418,12 +597,15 @@ def test_deep_or_odd_html_keeps_its_text(body, expect_text):
     assert expect_text in text and "hidden" not in text
 
 
-@pytest.mark.parametrize("body", [
-    "{{< " * 30000 + "text",  # unclosed shortcodes: regex scan was quadratic (86 s)
-    "| a | b |\n|---|---|\n" + "| x | y |\n" * 20000,  # line_at was quadratic (7 min for 50,000 rows)
-    "<!--" * 30000,  # html.parser rescans for every unclosed comment (34 s)
-    "".join(f"## H{i}\n\nt\n\n" for i in range(20000)),  # _is_title_heading was quadratic
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{< " * 30000 + "text",  # unclosed shortcodes: regex scan was quadratic (86 s)
+        "| a | b |\n|---|---|\n" + "| x | y |\n" * 20000,  # line_at was quadratic (7 min for 50,000 rows)
+        "<!--" * 30000,  # html.parser rescans for every unclosed comment (34 s)
+        "".join(f"## H{i}\n\nt\n\n" for i in range(20000)),  # _is_title_heading was quadratic
+    ],
+)
 def test_pathological_bodies_are_fast(body):
     from tripsearch.posts.reader import parse_post
 
@@ -449,7 +631,23 @@ def test_full_builds_never_crash_and_lose_nothing(tmp_path, fast_encoder, say):
     rng = random.Random(SEED + 1)
     posts, index_dir = tmp_path / "posts", tmp_path / "index"
     # ~50 bad posts, small where they may be read (each one read is embedded), and 5 good ones.
-    small = [n for n in sorted(CATALOGUE) if n not in {"many-headings", "deep-list", "table-rows", "long-line", "unclosed-things", "title-huge", "mixed-newlines", "control-chars", "html-soup", "deep-blockquote"}]
+    small = [
+        n
+        for n in sorted(CATALOGUE)
+        if n
+        not in {
+            "many-headings",
+            "deep-list",
+            "table-rows",
+            "long-line",
+            "unclosed-things",
+            "title-huge",
+            "mixed-newlines",
+            "control-chars",
+            "html-soup",
+            "deep-blockquote",
+        }
+    ]
     files: dict[str, tuple[str, bytes]] = {}
     for i, name in enumerate(small + rng.sample(small, 50 - len(small))):
         expect, make = CATALOGUE[name]
@@ -458,7 +656,12 @@ def test_full_builds_never_crash_and_lose_nothing(tmp_path, fast_encoder, say):
         files[f"good/good{i}.md"] = (f"good:goodtag{i}", good_post(rng, f"goodtag{i}", sections=1))
     # A 10 MB post, mostly an HTML comment, with one real paragraph: reading, hashing and splitting 10 MB
     # in a build, without embedding thousands of passages.
-    files["huge/ten-mb.md"] = ("good:tenmbtag", b"---\ntitle: Ten MB\nlang: en\n---\n\nThe tenmbtag paragraph is real.\n\n<!--\n" + b"x" * 10_000_000 + b"\n-->\n")
+    files["huge/ten-mb.md"] = (
+        "good:tenmbtag",
+        b"---\ntitle: Ten MB\nlang: en\n---\n\nThe tenmbtag paragraph is real.\n\n<!--\n"
+        + b"x" * 10_000_000
+        + b"\n-->\n",
+    )
     write_folder(posts, files)
     (posts / "loop").mkdir()
     os.symlink("..", posts / "loop" / "up")
@@ -482,7 +685,9 @@ def test_full_builds_never_crash_and_lose_nothing(tmp_path, fast_encoder, say):
             elif kind == "skip":
                 assert rel in skipped, f"{rel} should be reported"
             else:
-                assert (rel in skipped) != (by_post[rel] > 0), f"{rel}: reported={rel in skipped} passages={by_post[rel]}"
+                assert (rel in skipped) != (by_post[rel] > 0), (
+                    f"{rel}: reported={rel in skipped} passages={by_post[rel]}"
+                )
         assert set(idx.posts) == {rel for rel in files if by_post[rel]} | set(rep.kept_previous)
         assert extra <= set(skipped)
         assert idx.search("keynote talk about kubernetes", k=5)  # dense + keyword work
@@ -493,8 +698,10 @@ def test_full_builds_never_crash_and_lose_nothing(tmp_path, fast_encoder, say):
     rep1 = update_index(posts, index_dir)
     skipped, by_post = check_build(rep1, files)
     COUNTS["build inputs"] += len(files) + len(extra)
-    say(f"build 1: {len(files) + len(extra)} files -> {rep1.posts} posts indexed, {rep1.passages} passages, "
-           f"{len(rep1.skipped)} skipped ({time.monotonic() - started:.1f} s)")
+    say(
+        f"build 1: {len(files) + len(extra)} files -> {rep1.posts} posts indexed, {rep1.passages} passages, "
+        f"{len(rep1.skipped)} skipped ({time.monotonic() - started:.1f} s)"
+    )
 
     # Nothing changed: nothing is written, no model is loaded (skipped files in sub-folders used to defeat this).
     rep2 = update_index(posts, index_dir)

@@ -126,7 +126,11 @@ def test_bold_lines_as_headings():
         {sentences(4, "keynotes")}
         """
     )
-    assert [p.session_title for p in ps] == ["Why we rewrote our parser in Rust", "Languages and tools", "Closing keynote"]
+    assert [p.session_title for p in ps] == [
+        "Why we rewrote our parser in Rust",
+        "Languages and tools",
+        "Closing keynote",
+    ]
     assert "parsers" in ps[0].text and "**" not in ps[0].text
     assert lines[ps[1].start_line - 1] == "***Languages and tools***"
 
@@ -190,7 +194,9 @@ def test_a_heading_with_a_line_under_it_merges_with_a_neighbour():
 def test_german_post_splits_into_sentences():
     ps, _ = passages_of(
         "---\ntitle: Rückblick\nlang: de\n---\n## Vortrag\n\n"
-        + " ".join(f"Team {i} hat z. B. Prometheus eingesetzt und die Kosten um {i} Prozent gesenkt." for i in range(40))
+        + " ".join(
+            f"Team {i} hat z. B. Prometheus eingesetzt und die Kosten um {i} Prozent gesenkt." for i in range(40)
+        )
     )
     assert len(ps) >= 2
     assert all(p.text.endswith("Prozent gesenkt.") and p.word_count <= 250 for p in ps)

@@ -1,8 +1,8 @@
 """tripsearch: semantic search and question answering over conference trip reports.
 
-    from tripsearch import Index
-    idx = Index.build("sample/posts", "index")
-    idx.search("how did they cut Lambda cold starts?", k=5)
+from tripsearch import Index
+idx = Index.build("sample/posts", "index")
+idx.search("how did they cut Lambda cold starts?", k=5)
 """
 
 __all__ = ["Index"]

@@ -11,17 +11,27 @@ import hashlib
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from tripsearch.errors import BadInput
 from tripsearch.passages import CHUNKER_VERSION, split_post
 from tripsearch.posts.reader import UnreadablePost, parse_post, post_files, post_name, read_post_bytes
 from tripsearch.records import Passage, SkippedFile
 from tripsearch.store import generations as gen
-from tripsearch.store.database import DB_FILE, FileState, StoredPost, load_passages, load_posts, load_skipped, open_database, write_database
+from tripsearch.store.database import (
+    DB_FILE,
+    FileState,
+    StoredPost,
+    load_passages,
+    load_posts,
+    load_skipped,
+    open_database,
+    write_database,
+)
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vectors
 
 BuildProgress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): passages and sentences
@@ -112,7 +122,9 @@ def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previo
     for row, passage in enumerate(passages):
         previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
         previous.vectors_by_hash[passage.content_hash] = vectors[row]
-        previous.sentence_vectors_by_hash[passage.content_hash] = sentence_vectors[first : first + len(passage.sentences)]
+        previous.sentence_vectors_by_hash[passage.content_hash] = sentence_vectors[
+            first : first + len(passage.sentences)
+        ]
         first += len(passage.sentences)
     return previous
 
@@ -130,7 +142,7 @@ def update_index(
     started = time.monotonic()
     posts_dir, index_dir = Path(posts_dir), Path(index_dir)
     if not posts_dir.is_dir():
-        raise NotADirectoryError(f"posts folder not found: {posts_dir}")
+        raise BadInput(f"{posts_dir}: posts folder not found")
     report = BuildReport()
     with gen.write_lock(index_dir, lock_wait):
         previous = _load_previous(index_dir, model, rebuild)

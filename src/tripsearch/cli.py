@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tripsearch.store.generations import IndexProblem  # stdlib only: keeps start-up light
+from tripsearch.errors import TripsearchError  # stdlib only: keeps start-up light
 
 
 def _passage_dict(p) -> dict:
@@ -25,7 +25,18 @@ def _passage_dict(p) -> dict:
     }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The one place the CLI turns a library error into a message: one line, no traceback, exit code by kind."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TripsearchError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tripsearch")
 def main() -> None:
     """Search conference trip reports and answer questions from them."""
@@ -96,20 +107,21 @@ def _default_index() -> Path:
 
 
 index_option = click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path), default=_default_index, show_default="index/ or $TRIPSEARCH_INDEX",
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=_default_index,
+    show_default="index/ or $TRIPSEARCH_INDEX",
     help="Index folder.",
 )
-
-
-def _fail(exc: Exception) -> None:
-    click.secho(f"error: {exc}", fg="red", err=True)
-    sys.exit(2)
 
 
 @main.command()
 @click.argument("posts_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @index_option
-@click.option("--model", default=None, help="A sentence-transformers model folder or name (default all-MiniLM-L6-v2, bundled).")
+@click.option(
+    "--model", default=None, help="A sentence-transformers model folder or name (default all-MiniLM-L6-v2, bundled)."
+)
 @click.option("--rebuild", is_flag=True, help="Re-embed everything, e.g. to switch models.")
 @click.option("--wait", type=float, default=0.0, help="Seconds to wait for another indexer to finish.")
 def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wait: float) -> None:
@@ -123,18 +135,16 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="text", desc="embedding passages+sentences", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(
+                total=total, unit="text", desc="embedding passages+sentences", dynamic_ncols=True, file=sys.stderr
+            )
         bar.update(done - bar.n)
 
     try:
         report = update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress, lock_wait=wait)
-    except (IndexProblem, NotADirectoryError) as exc:
-        if bar is not None:
-            bar.close()  # first, so the error starts on a line of its own
-        _fail(exc)
     finally:
         if bar is not None:
-            bar.close()
+            bar.close()  # first, so an error starts on a line of its own
     if report.encoder_status:
         click.echo(report.encoder_status, err=True)
     for skipped in report.skipped:
@@ -154,32 +164,41 @@ def _read_queries(queries: tuple[str, ...]) -> list[str]:
 def _open_index(index_dir: Path):
     from tripsearch import Index
 
-    try:
-        return Index.open(index_dir)
-    except IndexProblem as exc:
-        _fail(exc)
+    return Index.open(index_dir)
 
 
 def filter_options(func):
-    for option in reversed([
-        click.option("--author", default=None, help="Only posts by this author (part of the name)."),
-        click.option("--tag", default=None, help="Only posts with this tag or category."),
-        click.option("--since", default=None, help="Only posts on or after this date (YYYY-MM-DD)."),
-        click.option("--until", default=None, help="Only posts on or before this date."),
-        click.option("--post", default=None, help="Only this post (its path, or part of it)."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--author", default=None, help="Only posts by this author (part of the name)."),
+            click.option("--tag", default=None, help="Only posts with this tag or category."),
+            click.option("--since", default=None, help="Only posts on or after this date (YYYY-MM-DD)."),
+            click.option("--until", default=None, help="Only posts on or before this date."),
+            click.option("--post", default=None, help="Only this post (its path, or part of it)."),
+        ]
+    ):
         func = option(func)
     return func
 
 
 def hit_dict(hit) -> dict:
     return {
-        "passage_id": hit.passage_id, "score": round(hit.score, 6), "path": hit.path, "post_title": hit.post_title,
-        "session_title": hit.session_title, "heading_path": list(hit.heading_path),
-        "start_line": hit.start_line, "end_line": hit.end_line,
-        "date": hit.date.isoformat() if hit.date else None, "authors": list(hit.authors), "tags": list(hit.tags),
-        "url": hit.url, "dense_rank": hit.dense_rank, "keyword_rank": hit.keyword_rank,
-        "highlights": [list(span) for span in hit.highlights], "text": hit.text,
+        "passage_id": hit.passage_id,
+        "score": round(hit.score, 6),
+        "path": hit.path,
+        "post_title": hit.post_title,
+        "session_title": hit.session_title,
+        "heading_path": list(hit.heading_path),
+        "start_line": hit.start_line,
+        "end_line": hit.end_line,
+        "date": hit.date.isoformat() if hit.date else None,
+        "authors": list(hit.authors),
+        "tags": list(hit.tags),
+        "url": hit.url,
+        "dense_rank": hit.dense_rank,
+        "keyword_rank": hit.keyword_rank,
+        "highlights": [list(span) for span in hit.highlights],
+        "text": hit.text,
     }
 
 
@@ -218,7 +237,9 @@ def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json)
             print_hit(rank, hit)
 
     _answer_each(
-        queries, index_dir, as_json,
+        queries,
+        index_dir,
+        as_json,
         run=lambda idx, q: idx.search(q, k=k, mode=mode, author=author, tag=tag, since=since, until=until, post=post),
         to_json=lambda q, hits: {"query": q, "mode": mode, "hits": [hit_dict(h) for h in hits]},
         show=show,
@@ -230,10 +251,7 @@ def _answer_each(raw_questions, index_dir, as_json: bool, run, to_json, show) ->
     questions = _read_queries(raw_questions)
     idx = _open_index(index_dir)
     for question in questions:
-        try:
-            result = run(idx, question)
-        except (ValueError, IndexProblem) as exc:
-            _fail(exc)
+        result = run(idx, question)
         if as_json:
             click.echo(json.dumps(to_json(question, result), ensure_ascii=False))
             continue
@@ -249,11 +267,19 @@ def answer_dict(answer) -> dict:
         "confidence": round(answer.confidence, 4),
         "answer": [
             {
-                "text": s.text, "score": round(s.score, 4), "passage_id": s.passage_id, "start": s.start, "end": s.end,
+                "text": s.text,
+                "score": round(s.score, 4),
+                "passage_id": s.passage_id,
+                "start": s.start,
+                "end": s.end,
                 "citation": {
-                    "post_title": s.citation.post_title, "session_title": s.citation.session_title,
-                    "date": s.citation.date.isoformat() if s.citation.date else None, "path": s.citation.path,
-                    "start_line": s.citation.start_line, "end_line": s.citation.end_line, "url": s.citation.url,
+                    "post_title": s.citation.post_title,
+                    "session_title": s.citation.session_title,
+                    "date": s.citation.date.isoformat() if s.citation.date else None,
+                    "path": s.citation.path,
+                    "start_line": s.citation.start_line,
+                    "end_line": s.citation.end_line,
+                    "url": s.citation.url,
                 },
             }
             for s in answer.sentences
@@ -272,8 +298,12 @@ def answer_dict(answer) -> dict:
 def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json) -> None:
     """Answer QUESTIONS from the reports, with citations; says so when the reports don't."""
     _answer_each(
-        questions, index_dir, as_json,
-        run=lambda idx, q: idx.ask(q, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder),
+        questions,
+        index_dir,
+        as_json,
+        run=lambda idx, q: idx.ask(
+            q, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder
+        ),
         to_json=lambda q, answer: answer_dict(answer),
         show=print_answer,
     )
@@ -287,7 +317,9 @@ def print_answer(answer) -> None:
         click.echo(f"  » {click.style(s.text, bold=True)}")
         date = c.date.isoformat() if c.date else "undated"
         where = f"{c.post_title} › {c.session_title}" if c.session_title else c.post_title
-        click.secho(f"    — {where} ({date}), {c.path}:{c.start_line}-{c.end_line}" + (f" {c.url}" if c.url else ""), fg="cyan")
+        click.secho(
+            f"    — {where} ({date}), {c.path}:{c.start_line}-{c.end_line}" + (f" {c.url}" if c.url else ""), fg="cyan"
+        )
     if answer.sentences:
         click.echo(f"  confidence {answer.confidence:.2f}")
     for rank, hit in enumerate(answer.hits, start=1):
@@ -297,16 +329,19 @@ def print_answer(answer) -> None:
 @main.command(name="eval")
 @click.argument("questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @index_option
-@click.option("--mode", "modes", type=click.Choice(["hybrid", "dense", "keyword", "hybrid-rrf", "rerank", "all"]), default="hybrid", show_default=True)
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(["hybrid", "dense", "keyword", "hybrid-rrf", "rerank", "all"]),
+    default="hybrid",
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True)
 def eval_command(questions_file: Path, index_dir: Path, modes: str, as_json: bool) -> None:
     """Score retrieval on a question file (the format of ../shared/eval/dev.jsonl)."""
     from tripsearch.evaluate import evaluate, evaluate_answers, load_questions
 
-    try:
-        questions = load_questions(questions_file)
-    except ValueError as exc:
-        _fail(exc)
+    questions = load_questions(questions_file)
     idx = _open_index(index_dir)
     all_modes = ["hybrid", "dense", "keyword", "hybrid-rrf", "rerank"]
     reports = [evaluate(idx, questions, mode=m) for m in (all_modes if modes == "all" else [modes])]
@@ -318,11 +353,17 @@ def eval_command(questions_file: Path, index_dir: Path, modes: str, as_json: boo
         click.secho(f"\nmode {report.mode}", bold=True)
         click.echo(f"  {'':14} {'n':>3} {'hit@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'words':>6}")
         for name, s in [("overall", report.overall), *sorted(report.by_type.items())]:
-            click.echo(f"  {name:14} {s.n:>3} {s.hit1:>6.3f} {s.recall5:>6.3f} {s.recall10:>6.3f} {s.mrr10:>7.3f} {s.words:>6.0f}")
+            click.echo(
+                f"  {name:14} {s.n:>3} {s.hit1:>6.3f} {s.recall5:>6.3f} {s.recall10:>6.3f} {s.mrr10:>7.3f} {s.words:>6.0f}"
+            )
     a = answers
     click.secho("\nanswers", bold=True)
-    click.echo(f"  top answer sentence overlaps an evidence quote: {a.top_sentence_correct:.3f} of {a.answerable} answerable")
-    click.echo(f"  abstained on {a.abstained_unanswerable} of {a.unanswerable} unanswerable, {a.abstained_answerable} of {a.answerable} answerable")
+    click.echo(
+        f"  top answer sentence overlaps an evidence quote: {a.top_sentence_correct:.3f} of {a.answerable} answerable"
+    )
+    click.echo(
+        f"  abstained on {a.abstained_unanswerable} of {a.unanswerable} unanswerable, {a.abstained_answerable} of {a.answerable} answerable"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from tripsearch.errors import BadInput
 from tripsearch.passages.clean import markdown_blocks
 
 QUOTE_COVERAGE = 0.6  # share of a quote's words, in order, that must be in the passage
@@ -39,12 +40,16 @@ def load_questions(path: Path | str) -> list[Question]:
             q = json.loads(line)
             questions.append(
                 Question(
-                    q["id"], q["question"], bool(q.get("answerable", True)), q.get("type", "other"),
-                    q.get("answer", ""), tuple((e["file"], e["quote"]) for e in q.get("evidence", [])),
+                    q["id"],
+                    q["question"],
+                    bool(q.get("answerable", True)),
+                    q.get("type", "other"),
+                    q.get("answer", ""),
+                    tuple((e["file"], e["quote"]) for e in q.get("evidence", [])),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: not a question record ({exc})") from None
+            raise BadInput(f"{path}:{n}: not a question record ({exc})") from None
     return questions
 
 
@@ -135,10 +140,14 @@ def evaluate(index, questions: list[Question], mode: str = "hybrid", k: int = 10
             continue
         hits = list(index.ask(q.question, k=k).hits) if mode == "rerank" else index.search(q.question, k=k, mode=mode)
         rank = next((i for i, h in enumerate(hits, start=1) if is_answer(h, q)), None)
-        rows.append({
-            "id": q.id, "type": q.type, "rank": rank,
-            "words": statistics.fmean(len(h.text.split()) for h in hits) if hits else 0.0,
-        })
+        rows.append(
+            {
+                "id": q.id,
+                "type": q.type,
+                "rank": rank,
+                "words": statistics.fmean(len(h.text.split()) for h in hits) if hits else 0.0,
+            }
+        )
     by_type = defaultdict(list)
     for r in rows:
         by_type[r["type"]].append(r)
@@ -180,8 +189,11 @@ class AnswerReport:
     def threshold_curve(self, thresholds) -> list[tuple[float, int, int]]:
         """(threshold, answerable abstained, unanswerable abstained) if we abstained below each threshold."""
         return [
-            (t, sum(r["answerable"] and r["confidence"] < t for r in self.rows),
-             sum(not r["answerable"] and r["confidence"] < t for r in self.rows))
+            (
+                t,
+                sum(r["answerable"] and r["confidence"] < t for r in self.rows),
+                sum(not r["answerable"] and r["confidence"] < t for r in self.rows),
+            )
             for t in thresholds
         ]
 
@@ -199,8 +211,15 @@ def evaluate_answers(index, questions: list[Question], k: int = 5) -> AnswerRepo
         else:
             top_text, top_path = (top.text, top.citation.path) if top else ("", "")
         ok = any(top_path == f and sentence_matches_quote(top_text, quote) for f, quote in q.evidence)
-        report.rows.append({"id": q.id, "answerable": q.answerable, "confidence": answer.confidence,
-                            "abstained": answer.abstained, "correct": ok})
+        report.rows.append(
+            {
+                "id": q.id,
+                "answerable": q.answerable,
+                "confidence": answer.confidence,
+                "abstained": answer.abstained,
+                "correct": ok,
+            }
+        )
         if q.answerable:
             report.answerable += 1
             report.abstained_answerable += answer.abstained

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tripsearch.errors import BadInput, PassageNotFound
 from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
@@ -27,10 +28,21 @@ DEFAULT_INDEX = Path("index")
 def hit_from(passage: Passage, score: float, dense_rank: int | None = None, keyword_rank: int | None = None) -> Hit:
     meta = passage.post
     return Hit(
-        passage_id=passage.id, text=passage.text, path=meta.path, post_title=meta.title,
-        session_title=passage.session_title, heading_path=passage.heading_path,
-        start_line=passage.start_line, end_line=passage.end_line, date=meta.date, authors=meta.authors,
-        tags=meta.tags, url=meta.url, score=float(score), dense_rank=dense_rank, keyword_rank=keyword_rank,
+        passage_id=passage.id,
+        text=passage.text,
+        path=meta.path,
+        post_title=meta.title,
+        session_title=passage.session_title,
+        heading_path=passage.heading_path,
+        start_line=passage.start_line,
+        end_line=passage.end_line,
+        date=meta.date,
+        authors=meta.authors,
+        tags=meta.tags,
+        url=meta.url,
+        score=float(score),
+        dense_rank=dense_rank,
+        keyword_rank=keyword_rank,
     )
 
 
@@ -61,7 +73,9 @@ class Index:
             )
         counts = [len(p.sentences) for p in self.passages]
         if len(sentence_vectors) != sum(counts):
-            raise gen.IndexCorrupt(f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {sum(counts)} sentences")
+            raise gen.IndexCorrupt(
+                f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {sum(counts)} sentences"
+            )
         self._vectors = all_vectors(self._faiss)
         self.sentences = SentenceMatrix(sentence_vectors, counts)
         self._row_of = {p.id: row for row, p in enumerate(self.passages)}
@@ -71,7 +85,7 @@ class Index:
 
     # ---- building and opening -------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: Path | str = DEFAULT_INDEX, encoder=None) -> "Index":
+    def open(cls, index_dir: Path | str = DEFAULT_INDEX, encoder=None) -> Index:
         """Open the live generation of ``index_dir``; ``encoder`` reuses an already loaded model."""
         index_dir = Path(index_dir)
         if not index_dir.is_dir():
@@ -97,7 +111,7 @@ class Index:
         model: str | None = None,
         rebuild: bool = False,
         progress: BuildProgress | None = None,
-    ) -> "Index":
+    ) -> Index:
         from tripsearch.build import update_index
 
         update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress)
@@ -166,9 +180,12 @@ class Index:
         with self._sql_lock:
             for word in dict.fromkeys(words):
                 query = fts_query([word.lower()])
-                if query and not self._con.execute(
-                    "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (query,)
-                ).fetchone():
+                if (
+                    query
+                    and not self._con.execute(
+                        "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (query,)
+                    ).fetchone()
+                ):
                     unknown.append(word)
         return unknown
 
@@ -189,7 +206,7 @@ class Index:
     def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
         """Hits, plus the sentence similarities the answer stage reuses."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise BadInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not query.strip() or not self.passages:
             return [], None
         rows = np.flatnonzero(filters.mask(self.passages))
@@ -266,7 +283,7 @@ class Index:
         try:
             return self._row_of[passage_id]
         except KeyError:
-            raise KeyError(f"no passage with id {passage_id!r} in this index") from None
+            raise PassageNotFound(f"no passage with id {passage_id!r} in this index") from None
 
     def passage(self, passage_id: str) -> Passage:
         return self.passages[self.row_of(passage_id)]

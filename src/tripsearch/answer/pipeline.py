@@ -15,8 +15,8 @@ import numpy as np
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
 from tripsearch.records import Answer, AnswerSentence, Citation, Hit
 from tripsearch.search.filters import Filters
-from tripsearch.search.keyword import query_terms
 from tripsearch.search.fusion import zscore
+from tripsearch.search.keyword import query_terms
 
 CANDIDATES = 20  # passages the second stage looks at
 # Second stage: z(fused search score) + these × evidence. Measured on the dev set over a grid; these sit
@@ -36,8 +36,13 @@ UNKNOWN_NAME_FACTOR = 0.5  # a question naming something no report mentions: abs
 
 def citation_for(hit: Hit, first_line: int | None = None, last_line: int | None = None) -> Citation:
     return Citation(
-        post_title=hit.post_title, session_title=hit.session_title, date=hit.date, path=hit.path,
-        start_line=first_line or hit.start_line, end_line=last_line or hit.end_line, url=hit.url,
+        post_title=hit.post_title,
+        session_title=hit.session_title,
+        date=hit.date,
+        path=hit.path,
+        start_line=first_line or hit.start_line,
+        end_line=last_line or hit.end_line,
+        url=hit.url,
     )
 
 
@@ -114,7 +119,9 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     ranked = cross_encoder_rerank(candidates, question, cross_encoder) if cross_encoder else rerank(candidates)
     chosen = choose_sentences(ranked)
     if not chosen:
-        return Answer(question, (), tuple(c.hit for c in ranked[:k]), 0.0, True, "no prose sentence in the best passages")
+        return Answer(
+            question, (), tuple(c.hit for c in ranked[:k]), 0.0, True, "no prose sentence in the best passages"
+        )
     top, top_index, _ = chosen[0]
     row = index.row_of(top.hit.passage_id)
     first = index.sentences.starts[row]
@@ -123,7 +130,14 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     for c, i, score in chosen:
         start, end, first_line, last_line = c.passage.sentences[i]
         sentences.append(
-            AnswerSentence(c.passage.text[start:end], c.hit.passage_id, start, end, score, citation_for(c.hit, first_line, last_line))
+            AnswerSentence(
+                c.passage.text[start:end],
+                c.hit.passage_id,
+                start,
+                end,
+                score,
+                citation_for(c.hit, first_line, last_line),
+            )
         )
         marks.setdefault(c.hit.passage_id, []).append((start, end))
     hits_out = tuple(replace(c.hit, highlights=tuple(sorted(marks.get(c.hit.passage_id, ())))) for c in ranked[:k])
@@ -131,7 +145,11 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     if unknown:
         confidence *= UNKNOWN_NAME_FACTOR
         return Answer(
-            question, (), hits_out, confidence, True,
+            question,
+            (),
+            hits_out,
+            confidence,
+            True,
             f"the reports never mention {', '.join(unknown)}",
         )
     # Words of the question that no report contains at all: the answer can only be a paraphrase, so
@@ -141,7 +159,11 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     confidence *= 1 - len(unknown) / max(len(content), 1)
     if confidence < ABSTAIN_BELOW:
         return Answer(
-            question, (), hits_out, confidence, True,
+            question,
+            (),
+            hits_out,
+            confidence,
+            True,
             f"the closest sentence is a weak match (confidence {confidence:.2f})",
         )
     return Answer(question, tuple(sentences), hits_out, confidence, False)

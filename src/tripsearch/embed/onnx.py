@@ -36,15 +36,17 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from tripsearch.embed.encoder import Progress, encode_sorted
 from tripsearch.embed.models import fingerprint as model_fingerprint
 from tripsearch.embed.models import model_name, model_path
+from tripsearch.errors import OnnxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +129,6 @@ VERIFY_TEXTS: tuple[str, ...] = (
     _long_text(),
     _GERMAN_LONG,
 )
-
-
-class OnnxUnavailable(RuntimeError):
-    """No usable ONNX export for this model. ``reason`` says why; ``broken`` if an export exists but is unusable."""
-
-    def __init__(self, reason: str, *, broken: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.broken = broken
 
 
 @dataclass(frozen=True)
@@ -232,7 +225,9 @@ def _check_export(folder: Path, fp: str, name: str, cache: Path) -> dict:
     if meta is None:
         raise OnnxUnavailable(f"{where}: {_META_FILE} is missing or not valid JSON", broken=True)
     if meta.get("format") != FORMAT:
-        raise OnnxUnavailable(f"{where}: export format {meta.get('format')!r}, this version reads {FORMAT}", broken=True)
+        raise OnnxUnavailable(
+            f"{where}: export format {meta.get('format')!r}, this version reads {FORMAT}", broken=True
+        )
     if meta.get("fingerprint") != fp:
         raise OnnxUnavailable(f"{where}: made for fingerprint {meta.get('fingerprint')!r}, not {fp}", broken=True)
     verification = meta.get("verification") or {}
@@ -276,7 +271,10 @@ class _Runtime:
         tokenizer.no_truncation()
         tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
         tokenizer.enable_padding(
-            direction="right", pad_id=int(meta["pad_id"]), pad_token=meta["pad_token"], pad_type_id=int(meta["pad_type_id"])
+            direction="right",
+            pad_id=int(meta["pad_id"]),
+            pad_token=meta["pad_token"],
+            pad_type_id=int(meta["pad_type_id"]),
         )
         self.tokenizer = tokenizer
         self.inputs = [i.name for i in self.session.get_inputs()]
@@ -336,7 +334,7 @@ class OnnxEncoder:
         self._self_check(meta)
 
     @classmethod
-    def _from_folder(cls, folder: Path, meta: dict, name: str, path: str) -> "OnnxEncoder":
+    def _from_folder(cls, folder: Path, meta: dict, name: str, path: str) -> OnnxEncoder:
         """An encoder over a not yet installed export (used to verify it)."""
         enc = cls.__new__(cls)
         enc.name, enc.path, enc.fingerprint, enc.export_dir = name, path, meta["fingerprint"], folder
@@ -436,7 +434,9 @@ def build_onnx(
                 replace = True
         failed = _read_json(_failed_file(cache, fp))
         if failed and failed.get("attempt") == json.loads(json.dumps(_attempt_key(min_cosine))):
-            return OnnxStatus(name, fp, None, f"{failed.get('reason')} (recorded {failed.get('when')}; force=True retries)")
+            return OnnxStatus(
+                name, fp, None, f"{failed.get('reason')} (recorded {failed.get('when')}; force=True retries)"
+            )
     else:
         replace = final.exists()
 
@@ -541,7 +541,9 @@ def _export_and_verify(name: str, path: str, fp: str, tmp: Path, min_cosine: flo
         st = SentenceTransformer(path, device="cpu")
     except Exception as exc:
         # Not recorded: the sentence-transformers backend cannot load it either, and it may be transient (hub).
-        raise _Refused(f"sentence-transformers cannot load the model: {type(exc).__name__}: {exc}", "load", record=False)
+        raise _Refused(
+            f"sentence-transformers cannot load the model: {type(exc).__name__}: {exc}", "load", record=False
+        ) from exc
 
     why = _unsupported(st)
     if why:
@@ -561,7 +563,8 @@ def _export_and_verify(name: str, path: str, fp: str, tmp: Path, min_cosine: flo
     names = [n for n in _INPUTS if n in sample and n in accepted]
     if "input_ids" not in names or "attention_mask" not in names:
         raise _Refused(
-            f"the transformer does not take input_ids and attention_mask (tokenizer gives {list(sample)})", "unsupported"
+            f"the transformer does not take input_ids and attention_mask (tokenizer gives {list(sample)})",
+            "unsupported",
         )
 
     class _TokenEmbeddings(torch.nn.Module):
@@ -592,7 +595,7 @@ def _export_and_verify(name: str, path: str, fp: str, tmp: Path, min_cosine: flo
 
         onnx.checker.check_model(str(onnx_file))
     except Exception as exc:
-        raise _Refused(f"torch.onnx.export failed: {type(exc).__name__}: {exc}", "export")
+        raise _Refused(f"torch.onnx.export failed: {type(exc).__name__}: {exc}", "export") from exc
 
     tokenizer.backend_tokenizer.save(str(tmp / _TOKENIZER_FILE))  # as configured by sentence-transformers
     digest = hashlib.sha256()
@@ -627,12 +630,14 @@ def _export_and_verify(name: str, path: str, fp: str, tmp: Path, min_cosine: flo
     try:
         candidate = OnnxEncoder._from_folder(tmp, meta, name, path)
     except OnnxUnavailable as exc:
-        raise _Refused(f"the export does not load: {exc.reason}", "verification")
+        raise _Refused(f"the export does not load: {exc.reason}", "verification") from exc
     worst = np.ones(len(texts))
     for batch_size in _VERIFY_BATCH_SIZES:
         got = candidate.encode(texts, batch_size=batch_size)
         if got.shape != reference.shape:
-            raise _Refused(f"the export gives shape {got.shape}, sentence-transformers {reference.shape}", "verification")
+            raise _Refused(
+                f"the export gives shape {got.shape}, sentence-transformers {reference.shape}", "verification"
+            )
         worst = np.minimum(worst, _cosines(got, reference))
     verification = {
         "passed": bool(worst.min() >= min_cosine),

@@ -23,8 +23,29 @@ _MD = MarkdownIt("commonmark", {"html": True}).enable("table")
 _TEMPLATE_TAG = re.compile(r"\{\{[<%](?:(?!\{\{).)*?[%>]\}\}|\{%(?:(?!\{%).)*?%\}", re.S)
 _HIDDEN_HTML = ["script", "style", "noscript", "template", "iframe", "object", "svg"]
 _HTML_BLOCK_TAGS = {
-    "p", "div", "section", "article", "blockquote", "pre", "li", "dd", "dt", "figcaption", "figure",
-    "header", "footer", "aside", "center", "tr", "table", "ul", "ol", "dl", "main", "nav", "details",
+    "p",
+    "div",
+    "section",
+    "article",
+    "blockquote",
+    "pre",
+    "li",
+    "dd",
+    "dt",
+    "figcaption",
+    "figure",
+    "header",
+    "footer",
+    "aside",
+    "center",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "main",
+    "nav",
+    "details",
 }
 _HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _MAX_PSEUDO_HEADING_WORDS = 16
@@ -33,7 +54,22 @@ _MAX_PSEUDO_HEADING_WORDS = 16
 # the post). Hand-written HTML in a post nests a few levels, not hundreds.
 _MAX_HTML_DEPTH = 200
 _HTML_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]*)[^<>]*?(/?)>")  # [^<>]: a scan never runs past the next tag
-_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+_VOID_TAGS = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "param",
+    "source",
+    "track",
+    "wbr",
+}
 _HIDDEN_HTML_CONTENT = re.compile(
     r"<(script|style|noscript|template|iframe|object|svg)\b[^<>]*>(?:(?!<\1\b).)*?</\1\s*>", re.S | re.I
 )
@@ -263,7 +299,9 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
                     if isinstance(item, Tag) and item.name.lower() == "li":
                         blocks.append(Block("item", "- " + text, ((0, line_of(item)),)))
                     else:  # text straight inside <ul>, outside any <li>, used to be dropped
-                        blocks.append(Block("text", text, ((0, line_of(item) if isinstance(item, Tag) else line_of(child)),)))
+                        blocks.append(
+                            Block("text", text, ((0, line_of(item) if isinstance(item, Tag) else line_of(child)),))
+                        )
             elif name == "table":
                 flush()
                 rows = [" | ".join(_html_text(c) for c in tr.find_all(["td", "th"])) for tr in child.find_all("tr")]

@@ -95,7 +95,9 @@ def _merge_scraps(sections: list[Section]) -> list[Section]:
                 title = Block("heading", carry.session_title, ((0, carry.heading_line),), carry.level)
                 carry.blocks.insert(0, title)
             section.blocks[:0] = carry.blocks
-            if carry.heading_line is not None and (section.heading_line is None or carry.heading_line < section.heading_line):
+            if carry.heading_line is not None and (
+                section.heading_line is None or carry.heading_line < section.heading_line
+            ):
                 section.heading_line = carry.heading_line
             carry = None
         if section.words >= MIN_SECTION_WORDS:

@@ -68,7 +68,11 @@ def _block_units(block: Block, language: str) -> list[Unit]:
         sentence = block.text[start:end]
         first_line, last_line = block.line_at(start), block.line_at(end - 1)
         # A "sentence" longer than a window (a run-on list, a table without stops) is cut by words.
-        for piece in _word_chunks(sentence, MAX_WORDS - OVERLAP_WORDS) if len(sentence.split()) > MAX_WORDS - OVERLAP_WORDS else [sentence]:
+        for piece in (
+            _word_chunks(sentence, MAX_WORDS - OVERLAP_WORDS)
+            if len(sentence.split()) > MAX_WORDS - OVERLAP_WORDS
+            else [sentence]
+        ):
             units.append(Unit(piece, first_line, last_line, len(piece.split()), not units, block.kind))
     return units
 

@@ -8,12 +8,14 @@ import reprlib
 
 from dateutil import parser as dateparser
 
+from tripsearch.errors import BadInput
+
 # A date at the start of a file name, or right after a "blog__" style prefix: 2016-09-16-…, 20160203-…
 _NAME_DATE = re.compile(r"(?:^|__|/)(\d{4})-?(\d{2})-?(\d{2})(?=[-_.T ]|$)")
 
 
-class BadDate(ValueError):
-    pass
+class BadDate(BadInput):
+    """A date value that cannot be read as a date."""
 
 
 def parse_date(value: object) -> dt.date | None:

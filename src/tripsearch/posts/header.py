@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from frontmatter.default_handlers import TOMLHandler, YAMLHandler
 
+from tripsearch.errors import BadInput
+
 _YAML = YAMLHandler()
 _TOML = TOMLHandler()
 
@@ -25,8 +27,8 @@ _MAX_HEADER_LINES = 200
 _MAX_HEADER_CHARS = 64 * 1024
 
 
-class BadFrontMatter(ValueError):
-    pass
+class BadFrontMatter(BadInput):
+    """A front-matter block that is opened but cannot be parsed."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tripsearch.errors import BadInput
 from tripsearch.posts.dates import BadDate, date_from_name, parse_date
 from tripsearch.posts.header import BadFrontMatter, split_header
 from tripsearch.records import Post, PostMeta, SkippedFile
@@ -27,8 +28,8 @@ _MAX_NODES = 10_000
 _MAX_FIELD_CHARS = 1000
 
 
-class UnreadablePost(ValueError):
-    pass
+class UnreadablePost(BadInput):
+    """A file that is not a readable post; the message says why (the caller adds the file name)."""
 
 
 @dataclass
@@ -235,7 +236,7 @@ def read_folder(root: Path | str) -> ReadResult:
     """Read every post under ``root``. Unreadable files are reported in ``skipped``."""
     root = Path(root)
     if not root.is_dir():
-        raise NotADirectoryError(f"posts folder not found: {root}")
+        raise BadInput(f"{root}: posts folder not found")
     result = ReadResult()
     for path in post_files(root):
         rel = post_name(path, root)

@@ -32,7 +32,7 @@ class Filters:
     post: str | None = None  # a post's path, or part of it
 
     @classmethod
-    def of(cls, author=None, tag=None, since=None, until=None, post=None) -> "Filters":
+    def of(cls, author=None, tag=None, since=None, until=None, post=None) -> Filters:
         return cls(author or None, tag or None, _date(since), _date(until), post or None)
 
     @property

@@ -50,7 +50,9 @@ def convex_fusion(dense: np.ndarray, keyword: np.ndarray, weight: float = DENSE_
     return weight * zscore(dense) + (1 - weight) * zscore(keyword)
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K) -> dict[int, float]:
+def reciprocal_rank_fusion(
+    rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K
+) -> dict[int, float]:
     """row → fused score: the sum over rankings of weight / (k + rank). Kept to compare against."""
     weights = weights or [1.0] * len(rankings)
     scores: dict[int, float] = {}

@@ -68,9 +68,18 @@ def write_database(
             "INSERT INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
-                    p.meta.path, p.meta.title, p.meta.date.isoformat() if p.meta.date else None,
-                    json.dumps(p.meta.authors), json.dumps(p.meta.tags), p.meta.description, p.meta.url,
-                    p.meta.slug, p.meta.language, int(p.meta.draft), p.state.source_hash, p.state.size,
+                    p.meta.path,
+                    p.meta.title,
+                    p.meta.date.isoformat() if p.meta.date else None,
+                    json.dumps(p.meta.authors),
+                    json.dumps(p.meta.tags),
+                    p.meta.description,
+                    p.meta.url,
+                    p.meta.slug,
+                    p.meta.language,
+                    int(p.meta.draft),
+                    p.state.source_hash,
+                    p.state.size,
                     p.state.mtime_ns,
                 )
                 for p in posts
@@ -79,8 +88,19 @@ def write_database(
         con.executemany(
             "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
-                (row, p.id, p.post.path, p.ordinal, p.session_title, json.dumps(p.heading_path),
-                 p.start_line, p.end_line, p.text, p.content_hash, json.dumps(p.sentences))
+                (
+                    row,
+                    p.id,
+                    p.post.path,
+                    p.ordinal,
+                    p.session_title,
+                    json.dumps(p.heading_path),
+                    p.start_line,
+                    p.end_line,
+                    p.text,
+                    p.content_hash,
+                    json.dumps(p.sentences),
+                )
                 for row, p in enumerate(passages)
             ],
         )
@@ -111,9 +131,16 @@ def load_posts(con: sqlite3.Connection) -> dict[str, StoredPost]:
     for row in con.execute("SELECT * FROM posts"):
         (path, title, date, authors, tags, description, url, slug, language, draft, source_hash, size, mtime_ns) = row
         meta = PostMeta(
-            path=path, title=title, date=dt.date.fromisoformat(date) if date else None,
-            authors=tuple(json.loads(authors)), tags=tuple(json.loads(tags)), description=description,
-            url=url, slug=slug, language=language, draft=bool(draft),
+            path=path,
+            title=title,
+            date=dt.date.fromisoformat(date) if date else None,
+            authors=tuple(json.loads(authors)),
+            tags=tuple(json.loads(tags)),
+            description=description,
+            url=url,
+            slug=slug,
+            language=language,
+            draft=bool(draft),
         )
         posts[path] = StoredPost(meta, FileState(source_hash, size, mtime_ns))
     return posts
@@ -123,13 +150,30 @@ def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list
     """Every passage, in row order."""
     return [
         Passage(
-            id=pid, post=posts[post_path].meta, session_title=session_title,
-            heading_path=tuple(json.loads(heading_path)), ordinal=ordinal, start_line=start_line,
-            end_line=end_line, text=text, content_hash=content_hash,
+            id=pid,
+            post=posts[post_path].meta,
+            session_title=session_title,
+            heading_path=tuple(json.loads(heading_path)),
+            ordinal=ordinal,
+            start_line=start_line,
+            end_line=end_line,
+            text=text,
+            content_hash=content_hash,
             sentences=tuple(tuple(span) for span in json.loads(sentences)),
         )
-        for (row, pid, post_path, ordinal, session_title, heading_path, start_line, end_line, text, content_hash,
-             sentences) in con.execute("SELECT * FROM passages ORDER BY row")
+        for (
+            row,
+            pid,
+            post_path,
+            ordinal,
+            session_title,
+            heading_path,
+            start_line,
+            end_line,
+            text,
+            content_hash,
+            sentences,
+        ) in con.execute("SELECT * FROM passages ORDER BY row")
     ]
 
 
@@ -143,7 +187,9 @@ def fts_query(terms: list[str]) -> str | None:
     return " OR ".join(quoted) if quoted else None
 
 
-def keyword_search(con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int) -> list[tuple[int, float]]:
+def keyword_search(
+    con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int
+) -> list[tuple[int, float]]:
     """(row, score) best first; score is BM25 negated so that higher is better."""
     sql = (
         "SELECT rowid, -bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts "

@@ -19,31 +19,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tripsearch.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexNotFound, IndexProblem
+
+__all__ = ["IndexBusy", "IndexCorrupt", "IndexMismatch", "IndexNotFound", "IndexProblem"]  # re-exported: older imports
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 LOCK = ".lock"
 KEEP_GENERATIONS = 2  # the live one and the one before, for readers that opened it a moment ago
-
-
-class IndexProblem(RuntimeError):
-    """Base for index problems a user can act on; the message names the file."""
-
-
-class IndexNotFound(IndexProblem):
-    pass
-
-
-class IndexCorrupt(IndexProblem):
-    pass
-
-
-class IndexBusy(IndexProblem):
-    pass
-
-
-class IndexMismatch(IndexProblem):
-    """The index was built with another model or format than the one asked for."""
 
 
 @dataclass
@@ -62,7 +46,7 @@ class Manifest:
 
     @staticmethod
     def now() -> str:
-        return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def sha256(path: Path) -> str:
@@ -118,7 +102,7 @@ def read_manifest(generation: Path, verify: bool = True) -> Manifest:
 
 def new_generation(index_dir: Path) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     path = index_dir / f".building-{stamp}-{os.getpid()}"
     path.mkdir()
     return path
