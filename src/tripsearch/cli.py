@@ -26,7 +26,11 @@ def _passage_dict(p) -> dict:
 
 
 class _Commands(click.Group):
-    """The one place the CLI turns a library error into a message: one line, no traceback, exit code by kind."""
+    """The one place the CLI turns an error into a message: one line on stderr, no traceback, exit code by kind.
+
+    Library errors (``TripsearchError``) carry their own exit code (bad input 2, index 3, model 4); click's own
+    usage errors (a bad ``--mode``, a missing argument) exit 2 as click does, but in one line too.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
@@ -34,6 +38,19 @@ class _Commands(click.Group):
         except TripsearchError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(exc.exit_code)
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False  # so that usage errors reach the handler below instead of click's
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.secho("error: aborted", fg="red", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+            click.secho(f"error: {exc.format_message()}{where}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -167,13 +184,27 @@ def _open_index(index_dir: Path):
     return Index.open(index_dir)
 
 
+def _date_value(ctx: click.Context, param: click.Parameter, value: str | None):
+    """``--since``/``--until``: a date written in full, or a usage error naming the option."""
+    if value is None:
+        return None
+    from tripsearch.posts.dates import BadDate, parse_date
+
+    try:
+        return parse_date(value)
+    except BadDate as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def filter_options(func):
     for option in reversed(
         [
             click.option("--author", default=None, help="Only posts by this author (part of the name)."),
             click.option("--tag", default=None, help="Only posts with this tag or category."),
-            click.option("--since", default=None, help="Only posts on or after this date (YYYY-MM-DD)."),
-            click.option("--until", default=None, help="Only posts on or before this date."),
+            click.option(
+                "--since", default=None, callback=_date_value, help="Only posts on or after this date (YYYY-MM-DD)."
+            ),
+            click.option("--until", default=None, callback=_date_value, help="Only posts on or before this date."),
             click.option("--post", default=None, help="Only this post (its path, or part of it)."),
         ]
     ):
