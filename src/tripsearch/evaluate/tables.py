@@ -9,6 +9,8 @@ from tripsearch.evaluate.crossval import ASK_MODE, CVResult, Figures, Spread, fi
 SEARCH = (("hit@1", "hit1"), ("R@5", "recall5"), ("R@10", "recall10"), ("MRR@10", "mrr10"))
 ASK = (("ask hit@1", "ask_hit1"), ("sentence right", "sentence_right"))
 DASH = "-"
+# The mean/std/min/max rows of the ask table: rates behind its columns (abstained: the share of each kind).
+RATE_COLUMNS = ("ask_hit1", "sentence_right", "abstain_unanswerable", "abstain_answerable")
 
 
 def _num(value: float | None, width: int = 6) -> str:
@@ -116,9 +118,6 @@ def cv_ask_table(cv: CVResult) -> list[str]:
             f"  {t:<14}{n:>4}  {_pm(sp['ask_hit1']):>17}{_pm(sp['sentence_right']):>17}{_ratio(abstained, n):>12}"
         )
     return lines + [""] + confusion_table(p, "abstention confusion table (all folds, each question held out once)")
-
-
-RATE_COLUMNS = ("ask_hit1", "sentence_right", "abstain_unanswerable", "abstain_answerable")
 
 
 def confusion_table(f: Figures, title: str) -> list[str]:
