@@ -358,7 +358,9 @@ def print_answer(answer) -> None:
 
 
 @main.command(name="eval")
-@click.argument("questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "questions_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @index_option
 @click.option(
     "--mode",
@@ -367,34 +369,56 @@ def print_answer(answer) -> None:
     default="hybrid",
     show_default=True,
 )
+@click.option(
+    "--folds",
+    type=click.IntRange(2, None),
+    default=None,
+    help="Cross-validate over K folds grouped by post: per-fold figures, mean and spread.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def eval_command(questions_file: Path, index_dir: Path, modes: str, as_json: bool) -> None:
-    """Score retrieval on a question file (the format of ../shared/eval/dev.jsonl)."""
-    from tripsearch.evaluate import evaluate, evaluate_answers, load_questions
+def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None, as_json: bool) -> None:
+    """Score search and answers on question files (the format of ../shared/eval/dev.jsonl), concatenated.
 
-    questions = load_questions(questions_file)
+    Search figures per mode; ask figures (ask hit@1, answer sentence right) and the abstention confusion table
+    from Index.ask. With --folds K, every figure is given per held-out fold with its mean and spread."""
+    from tripsearch.evaluate import load_question_files, load_questions
+    from tripsearch.evaluate import tables as t
+    from tripsearch.evaluate.crossval import ASK_MODE, Candidate, cross_validate_scored, score_candidates
+    from tripsearch.evaluate.folds import folds as make_folds
+
+    questions = load_question_files(questions_files)
+    fold_list = make_folds(questions, folds) if folds else None  # bad K fails before the index is opened
     idx = _open_index(index_dir)
-    all_modes = ["hybrid", "dense", "keyword", "hybrid-rrf", "rerank"]
-    reports = [evaluate(idx, questions, mode=m) for m in (all_modes if modes == "all" else [modes])]
-    answers = evaluate_answers(idx, questions)
-    if as_json:
-        click.echo(json.dumps({"retrieval": [r.as_dict() for r in reports], "answers": answers.as_dict()}, indent=2))
+    chosen = ["hybrid", "dense", "keyword", "hybrid-rrf", ASK_MODE] if modes == "all" else [modes]
+    runs = chosen if ASK_MODE in chosen else [*chosen, ASK_MODE]  # the ask run gives the answer figures
+
+    def progress(name: str, done: int, total: int) -> None:
+        if done == total:
+            click.echo(f"scored {total} questions: {name}", err=True)
+
+    scored = score_candidates(idx, questions, [Candidate(m, m) for m in runs], progress=progress)
+    if not folds:
+        results = {m: [scored[m][q.id] for q in questions] for m in runs}
+        if as_json:
+            click.echo(json.dumps(t.plain_json(chosen, results), indent=2))
+            return
+        for m in chosen:
+            click.echo("")
+            click.echo("\n".join(t.search_table(m, results[m])))
+        click.echo("")
+        click.echo("\n".join(t.answers_table(results[ASK_MODE])))
         return
-    for report in reports:
-        click.secho(f"\nmode {report.mode}", bold=True)
-        click.echo(f"  {'':14} {'n':>3} {'hit@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'words':>6}")
-        for name, s in [("overall", report.overall), *sorted(report.by_type.items())]:
-            click.echo(
-                f"  {name:14} {s.n:>3} {s.hit1:>6.3f} {s.recall5:>6.3f} {s.recall10:>6.3f} {s.mrr10:>7.3f} {s.words:>6.0f}"
-            )
-    a = answers
-    click.secho("\nanswers", bold=True)
-    click.echo(
-        f"  top answer sentence overlaps an evidence quote: {a.top_sentence_correct:.3f} of {a.answerable} answerable"
-    )
-    click.echo(
-        f"  abstained on {a.abstained_unanswerable} of {a.unanswerable} unanswerable, {a.abstained_answerable} of {a.answerable} answerable"
-    )
+    cvs = {m: cross_validate_scored(fold_list, {m: scored[m]}) for m in runs}
+    files = [(p.name, len(load_questions(p))) for p in questions_files]
+    if as_json:
+        click.echo(json.dumps(t.cv_json(files, fold_list, chosen, cvs), indent=2))
+        return
+    click.echo("\n".join(t.cv_header(len(questions), files, fold_list)))
+    for m in chosen:
+        click.echo("")
+        click.echo("\n".join(t.cv_search_table(m, cvs[m])))
+    click.echo("")
+    click.echo("\n".join(t.cv_ask_table(cvs[ASK_MODE])))
 
 
 if __name__ == "__main__":  # pragma: no cover

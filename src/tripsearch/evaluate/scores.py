@@ -1,91 +1,17 @@
-"""Score retrieval on a question file: hit@1, recall@5, recall@10, MRR@10, words per passage, by type.
+"""Figures over one question set, without folds: hit@1, recall@5, recall@10, MRR@10, words per passage, by type;
+and the answer figures of ``evaluate_answers`` (used by ``notebooks/evaluate.ipynb``).
 
-A returned passage answers a question when it holds one of the question's evidence quotes, compared
-after removing markdown and HTML and folding whitespace and case. A quote cut by a passage boundary
-counts when most of it (by words, in order) is in the passage.
+A returned passage answers a question when it holds one of the question's evidence quotes (``matching.is_answer``).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
-from tripsearch.errors import BadInput
-from tripsearch.passages.clean import markdown_blocks
-
-QUOTE_COVERAGE = 0.6  # share of a quote's words, in order, that must be in the passage
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    question: str
-    answerable: bool
-    type: str
-    answer: str
-    evidence: tuple[tuple[str, str], ...]  # (file, quote)
-
-
-def load_questions(path: Path | str) -> list[Question]:
-    questions = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            q = json.loads(line)
-            questions.append(
-                Question(
-                    q["id"],
-                    q["question"],
-                    bool(q.get("answerable", True)),
-                    q.get("type", "other"),
-                    q.get("answer", ""),
-                    tuple((e["file"], e["quote"]) for e in q.get("evidence", [])),
-                )
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"{path}:{n}: not a question record ({exc})") from None
-    return questions
-
-
-@lru_cache(maxsize=65536)  # the same passages come back question after question
-def normalise(text: str) -> str:
-    """Text as a reader sees it, folded: markdown and HTML removed, whitespace and case collapsed."""
-    text = re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", text)  # reference-style links, [text][ref] and [text][]
-    if re.search(r"[*_`#\[<]", text):
-        text = " ".join(b.text for b in markdown_blocks(text, 1))
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    return " ".join(text.lower().split())
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text)
-
-
-def holds_quote(passage_text: str, quote: str) -> bool:
-    passage, quote = normalise(passage_text), normalise(quote)
-    if quote in passage:
-        return True
-    # A quote cut by a passage boundary: the longest run of its words found in order in the passage.
-    q, p = _words(quote), " ".join(_words(passage))
-    if not q:
-        return False
-    best = 0
-    for i in range(len(q)):
-        for j in range(len(q), i + best, -1):
-            if " ".join(q[i:j]) in p:
-                best = j - i
-                break
-    return best / len(q) >= QUOTE_COVERAGE
-
-
-def is_answer(hit, question: Question) -> bool:
-    return any(hit.path == file and holds_quote(hit.text, quote) for file, quote in question.evidence)
+from tripsearch.evaluate.matching import is_answer, sentence_matches_quote
+from tripsearch.evaluate.questions import Question
 
 
 @dataclass
@@ -152,26 +78,6 @@ def evaluate(index, questions: list[Question], mode: str = "hybrid", k: int = 10
     for r in rows:
         by_type[r["type"]].append(r)
     return Report(mode, _summarise(rows), {t: _summarise(rs) for t, rs in by_type.items()}, rows)
-
-
-def _run_overlap(a: list[str], b: list[str]) -> int:
-    """Length of the longest run of words shared by ``a`` and ``b``."""
-    best = 0
-    for i in range(len(a)):
-        for j in range(len(b)):
-            n = 0
-            while i + n < len(a) and j + n < len(b) and a[i + n] == b[j + n]:
-                n += 1
-            best = max(best, n)
-    return best
-
-
-def sentence_matches_quote(sentence: str, quote: str) -> bool:
-    """An answer sentence overlaps an evidence quote: half of the shorter one is a shared run of words."""
-    a, b = _words(normalise(sentence)), _words(normalise(quote))
-    if not a or not b:
-        return False
-    return _run_overlap(a, b) >= max(3, 0.5 * min(len(a), len(b)))
 
 
 @dataclass
