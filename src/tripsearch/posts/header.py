@@ -80,9 +80,11 @@ def _closing_line(lines: list[str], start: int, delimiter: str) -> int | None:
 
 def _parser_message(exc: Exception, first_line: int) -> str:
     """A YAML or TOML error in one line, with the line number of the file (the parsers count from the block)."""
-    problem, line, column = getattr(exc, "problem", None) or getattr(exc, "context", None), None, None
+    context = getattr(exc, "context", None)  # yaml.MarkedYAMLError: "while scanning an alias", ...
+    problem, line, column = getattr(exc, "problem", None) or context, None, None
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if problem and mark is not None:  # yaml.MarkedYAMLError: marks are 0-based
+    if problem and mark is not None:  # marks are 0-based
+        problem = f"{context}: {problem}" if context and context != problem else problem
         line, column = mark.line + first_line, mark.column + 1
     elif getattr(exc, "msg", None) and getattr(exc, "lineno", None):  # toml.TomlDecodeError: 1-based
         problem, line, column = exc.msg, exc.lineno + first_line - 1, exc.colno
