@@ -339,6 +339,11 @@ def test_index_exits_2_when_nothing_could_be_indexed(tmp_path):
     assert "indexed 0 posts (0 with warnings), 2 files skipped;" in run.stdout
     assert f"no post in {bad} could be indexed" in run.stderr
 
+    (bad / "good.md").write_text("---\ntitle: Good\ndate: someday\n---\n\nThe keynote was about cells.\n")
+    run = run_cli("index", str(bad), "--index", str(tmp_path / "i2"))  # one post is enough, warned about or not
+    assert run.returncode == 0, run.stderr
+    assert "indexed 1 posts (1 with warnings), 2 files skipped;" in run.stdout
+
 
 def test_chunks_shows_the_warnings():
     run = run_cli("chunks", str(C13))
