@@ -9,7 +9,7 @@ import pytest
 
 from tripsearch.posts import read_folder
 from tripsearch.posts.dates import date_from_name, parse_date
-from tripsearch.posts.reader import UnreadablePost, parse_post
+from tripsearch.posts.reader import parse_post
 
 
 def post(text: str, name: str = "post.md"):
@@ -131,9 +131,11 @@ def test_date_values_and_file_names():
     assert p.meta.date == dt.date(2019, 6, 3)
 
 
-def test_a_date_that_is_a_list_is_reported():
-    with pytest.raises(UnreadablePost, match="date is a list"):
-        post("---\ntitle: t\ndate: [1, 2]\n---\nx\n")
+def test_a_date_that_is_a_list_is_unknown_with_a_warning():
+    # Issue 12: was UnreadablePost (the whole post skipped); now only the field is lost, and said so.
+    p = post("---\ntitle: t\ndate: [1, 2]\n---\nx\n")
+    assert p.meta.date is None and p.meta.title == "t"
+    assert p.warnings == ("field 'date': date is a list, not a date: [1, 2]; date unknown",)
 
 
 def test_no_front_matter_takes_title_from_heading():
@@ -168,14 +170,19 @@ def test_bad_files_are_reported_and_never_stop_the_run(tmp_path):
     sub.mkdir()
     (sub / "nested.markdown").write_text("---\ntitle: Nested\n---\nDeeper.\n")
     result = read_folder(tmp_path)
-    assert sorted(p.path for p in result.posts) == ["2019/nested.markdown", "good.md"]
+    # Issue 12: a header that does not parse, or never closes, no longer skips the file: it is read as markdown.
+    posts = {p.path: p for p in result.posts}
+    assert sorted(posts) == ["2019/nested.markdown", "broken.md", "good.md", "unclosed.md"]
+    assert posts["broken.md"].warnings[0].startswith("front matter on lines 1-4 is not YAML (")
+    assert posts["unclosed.md"].warnings == (
+        "front matter opened on line 1 with --- is never closed; read as markdown",
+    )
+    assert posts["good.md"].warnings == ()
     reasons = {s.path: s.reason for s in result.skipped}
     assert reasons["empty.md"] == "empty file"
     assert "binary" in reasons["binary.md"]
     assert "invalid UTF-8" in reasons["latin1.md"] and "line 2" in reasons["latin1.md"]
-    assert reasons["broken.md"].startswith("broken yaml front matter")
-    assert "never closed" in reasons["unclosed.md"]
-    assert len(result.skipped) == 5
+    assert len(result.skipped) == 3
 
 
 def test_symlink_loop_is_not_followed(tmp_path):

@@ -20,7 +20,7 @@ import numpy as np
 from tripsearch.errors import BadInput
 from tripsearch.passages import CHUNKER_VERSION, split_post
 from tripsearch.posts.reader import UnreadablePost, parse_post, post_files, post_name, read_post_bytes
-from tripsearch.records import Passage, SkippedFile
+from tripsearch.records import Passage, PostWarning, SkippedFile
 from tripsearch.store import generations as gen
 from tripsearch.store.database import (
     DB_FILE,
@@ -42,6 +42,9 @@ class BuildReport:
     posts: int = 0
     passages: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
+    # Posts indexed with a field or their front matter unknown, one entry per warning. Only files read by this
+    # run: an unchanged file is not read again, so its warnings were reported by the run that read it.
+    warned: list[PostWarning] = field(default_factory=list)
     added: int = 0  # posts
     changed: int = 0
     removed: int = 0
@@ -58,14 +61,23 @@ class BuildReport:
     def nothing_changed(self) -> bool:
         return not self.generation
 
+    @property
+    def posts_with_warnings(self) -> int:
+        return len({w.path for w in self.warned})
+
     def summary(self) -> str:
-        if self.nothing_changed:
-            return f"index up to date: {self.posts} posts, {self.passages} passages, nothing changed ({self.seconds:.2f} s)"
+        """One line: "indexed N posts (W with warnings), S files skipped; P passages (...) in T s"."""
+        skipped = f"{len(self.skipped)} files skipped"
+        if self.nothing_changed:  # then no post was read, so none was warned about
+            return (
+                f"index up to date: {self.posts} posts, {skipped}, {self.passages} passages, nothing changed "
+                f"({self.seconds:.2f} s)"
+            )
+        counts = f"{self.posts_with_warnings} with warnings), {skipped}"
         rate = f", {self.embedded / self.seconds:.1f} passages/s overall" if self.embedded and self.seconds else ""
         return (
-            f"indexed {self.posts} posts, {self.passages} passages (+{self.added} ~{self.changed} -{self.removed} posts; "
-            f"{self.embedded} passages embedded, {self.reused} reused; {len(self.skipped)} files skipped) "
-            f"in {self.seconds:.1f} s{rate}"
+            f"indexed {self.posts} posts ({counts}; {self.passages} passages (+{self.added} ~{self.changed} "
+            f"-{self.removed} posts; {self.embedded} passages embedded, {self.reused} reused) in {self.seconds:.1f} s{rate}"
         )
 
 
@@ -173,6 +185,7 @@ def update_index(
                 new_passages = split_post(post)
                 if not new_passages:  # was stored silently as a post nobody could ever find: say so
                     raise UnreadablePost("no text to index (only front matter, markup, comments or scripts)")
+                report.warned.extend(PostWarning(rel, message) for message in post.warnings)
             except (UnreadablePost, OSError) as exc:
                 reason = str(exc) if isinstance(exc, UnreadablePost) else f"cannot read: {exc.strerror or exc}"
                 report.skipped.append(SkippedFile(rel, reason))

@@ -82,6 +82,7 @@ def chunks(path: Path, as_json: bool) -> None:
     words = [p.word_count for _, passages in posts for p in passages]
     summary = {
         "posts_read": len(result.posts),
+        "posts_with_warnings": sum(1 for post in result.posts if post.warnings),
         "files_skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
         "passages": len(words),
         "words_per_passage": {
@@ -93,7 +94,12 @@ def chunks(path: Path, as_json: bool) -> None:
     if as_json:
         out = {
             "posts": [
-                {"path": post.path, "title": post.meta.title, "passages": [_passage_dict(p) for p in passages]}
+                {
+                    "path": post.path,
+                    "title": post.meta.title,
+                    "warnings": list(post.warnings),
+                    "passages": [_passage_dict(p) for p in passages],
+                }
                 for post, passages in posts
             ],
             "summary": summary,
@@ -107,14 +113,22 @@ def chunks(path: Path, as_json: bool) -> None:
             click.secho(f"  [{p.ordinal}] {where}  lines {p.start_line}-{p.end_line}, {p.word_count} words", fg="cyan")
             for line in p.text.splitlines():
                 click.echo(f"      {line}")
+    _print_warnings((post.path, message) for post in result.posts for message in post.warnings)
     for skipped in result.skipped:
         click.secho(f"skipped {skipped.path}: {skipped.reason}", fg="yellow", err=True)
     if path.is_dir():
         w = summary["words_per_passage"]
         click.echo(
-            f"\n{summary['posts_read']} posts read, {len(result.skipped)} files skipped, {summary['passages']} passages; "
+            f"\n{summary['posts_read']} posts read ({summary['posts_with_warnings']} with warnings), "
+            f"{len(result.skipped)} files skipped, {summary['passages']} passages; "
             f"words per passage min {w['min']} / median {w['median']:g} / max {w['max']}"
         )
+
+
+def _print_warnings(warnings) -> None:
+    """``warnings``: (post path, message) pairs, printed as ``warning PATH: message`` on stderr."""
+    for path, message in warnings:
+        click.secho(f"warning {path}: {message}", fg="yellow", err=True)
 
 
 def _default_index() -> Path:
@@ -142,10 +156,19 @@ index_option = click.option(
 @click.option("--rebuild", is_flag=True, help="Re-embed everything, e.g. to switch models.")
 @click.option("--wait", type=float, default=0.0, help="Seconds to wait for another indexer to finish.")
 def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wait: float) -> None:
-    """Build or update the index of POSTS_DIR (only what changed is redone)."""
+    """Build or update the index of POSTS_DIR (only what changed is redone).
+
+    Prints each post indexed with a warning and each file skipped, then a summary. Exits 2 when POSTS_DIR has
+    no post files, or none of them could be indexed; a run that indexed at least one post exits 0.
+    """
     from tqdm import tqdm
 
     from tripsearch.build import update_index
+    from tripsearch.errors import BadInput
+    from tripsearch.posts.reader import POST_SUFFIXES, post_files
+
+    if not post_files(posts_dir):  # checked first: an empty folder must not replace an index with nothing
+        raise BadInput(f"no {'/'.join(POST_SUFFIXES)} files in {posts_dir}")
 
     bar = None
 
@@ -164,10 +187,13 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
             bar.close()  # first, so an error starts on a line of its own
     if report.encoder_status:
         click.echo(report.encoder_status, err=True)
+    _print_warnings((w.path, w.message) for w in report.warned)
     for skipped in report.skipped:
         kept = " (kept the indexed version)" if skipped.path in report.kept_previous else ""
         click.secho(f"skipped {skipped.path}: {skipped.reason}{kept}", fg="yellow", err=True)
     click.echo(report.summary())
+    if not report.posts:
+        raise BadInput(f"no post in {posts_dir} could be indexed ({len(report.skipped)} files skipped, see above)")
 
 
 def _read_queries(queries: tuple[str, ...]) -> list[str]:

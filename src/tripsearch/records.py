@@ -32,6 +32,9 @@ class Post:
     body: str  # the markdown after the front matter, as in the file
     body_start_line: int  # 1-based line of the file on which ``body`` starts
     source_hash: str  # sha1 of the file's bytes: the unit of incremental updates
+    # What could not be read and became unknown, one line each, naming the field: "field 'date': unreadable
+    # date '2023-13-45' (…); using 2023-05-04 from the file name". The post is still indexed.
+    warnings: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -44,6 +47,14 @@ class SkippedFile:
 
     path: str
     reason: str
+
+
+@dataclass(frozen=True)
+class PostWarning:
+    """A post that was indexed, but with a field (or its front matter) unknown; ``message`` says which and why."""
+
+    path: str
+    message: str
 
 
 @dataclass(frozen=True)

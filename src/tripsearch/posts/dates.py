@@ -18,8 +18,25 @@ class BadDate(BadInput):
     """A date value that cannot be read as a date."""
 
 
+# The ISO 8601 shapes that write a whole date (isoparse also takes "2023", "2023-03" and "2023-W10", and fills
+# in the missing month or day: those are incomplete dates, see parse_date).
+_ISO_FULL_DATE = re.compile(r"(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}-?W\d{2}-?\d)(?!\d)")
+# dateutil's parse() fills every part a string leaves out from its ``default`` (today's date when not given):
+# "tuesday" became the next Tuesday after the day of indexing, "March 2023" the 1st or today's day of the month.
+# Two defaults that differ in year, month, day and weekday give two different results exactly when a part was
+# missing, so a date is accepted only when both agree.
+_DEFAULTS = (dt.datetime(2000, 1, 1), dt.datetime(2001, 2, 2))
+
+
 def parse_date(value: object) -> dt.date | None:
-    """A front-matter date value → ``date``; ``None`` when missing or empty; ``BadDate`` when unreadable."""
+    """A front-matter date value → ``date``; ``None`` when missing or empty.
+
+    A date needs its year, month and day written out: nothing is filled in from the clock. ``tuesday``,
+    ``March 2023``, ``2023``, ``yesterday`` and ``2023-13-45`` raise ``BadDate`` (a ``BadInput``), as do values
+    of the wrong type (a list, a mapping, a bool). Accepted: YAML/TOML dates and datetimes, ISO 8601
+    (``2017-11-28T03:50:56.264Z``, ``20160203``), and the shapes dateutil reads with all three parts
+    (``2018-05-18 09:00:30 -0500``, ``2 May 2023``, ``05/04/2023`` = 4 May, dateutil's month-first order).
+    """
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -37,15 +54,21 @@ def parse_date(value: object) -> dt.date | None:
     text = value.strip().strip("'\"")
     if not text:
         return None
+    shown = reprlib.repr(text)
+    if _ISO_FULL_DATE.match(text):
+        try:
+            # dateutil reads every form seen in the wild: 2017-11-28T03:50:56.264Z, 2018-05-18 09:00:30 -0500, …
+            return dateparser.isoparse(text).date()
+        except (ValueError, OverflowError):
+            pass
     try:
-        # dateutil reads every form seen in the wild: 2017-11-28T03:50:56.264Z, 2018-05-18 09:00:30 -0500, …
-        return dateparser.isoparse(text).date()
-    except (ValueError, OverflowError):
-        pass
-    try:
-        return dateparser.parse(text, fuzzy=False).date()
-    except (ValueError, OverflowError) as exc:
-        raise BadDate(f"unreadable date {text!r}: {exc}") from None
+        first, second = (dateparser.parse(text, default=d, fuzzy=False) for d in _DEFAULTS)
+    except (ValueError, OverflowError, TypeError) as exc:
+        reason = str(exc).split(":")[0]  # dateutil repeats the whole value after the colon
+        raise BadDate(f"unreadable date {shown} ({reason})") from None
+    if first.date() != second.date():
+        raise BadDate(f"incomplete date {shown}: a date needs its year, month and day written out")
+    return first.date()
 
 
 def date_from_name(path: str) -> dt.date | None:

@@ -3,6 +3,10 @@
 python-frontmatter parses the YAML and TOML blocks; this module only decides where the block is,
 because python-frontmatter cannot tell us on which line the body starts, and does not know Hexo
 or Pelican headers at all.
+
+A block that looks like front matter but is not (a ``---`` letterhead or horizontal rule on line 1, a block
+that does not parse, or one that never closes) never costs the post: the whole file is read as markdown with
+no metadata, and ``Header.warning`` says so.
 """
 
 from __future__ import annotations
@@ -10,11 +14,37 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from frontmatter.default_handlers import TOMLHandler, YAMLHandler
+import yaml
+from frontmatter.default_handlers import SafeLoader, TOMLHandler, YAMLHandler
 
 from tripsearch.errors import BadInput
 
-_YAML = YAMLHandler()
+
+class _Loader(SafeLoader):
+    """YAML's safe loader, except that a timestamp that is no date stays the string it was written as.
+
+    YAML resolves ``date: 2023-13-45`` to a timestamp by its shape and then fails to construct it, which
+    failed the whole block: one bad date cost every field. As a string it reaches ``parse_date``, which
+    makes it an unknown date with a warning.
+    """
+
+
+def _timestamp_or_text(loader: _Loader, node: yaml.ScalarNode):
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
+class _YAMLHandler(YAMLHandler):
+    def load(self, fm: str, **kwargs: object):
+        return super().load(fm, Loader=_Loader, **kwargs)
+
+
+_YAML = _YAMLHandler()
 _TOML = TOMLHandler()
 
 # Hexo: "key: value" lines (and YAML list items) closed by a lone ---, with no opening ---.
@@ -25,6 +55,7 @@ _PELICAN_KEY = re.compile(r"^([A-Z][A-Za-z_ -]*?)\s*:\s*(.*)$")
 _MAX_HEADER_LINES = 200
 # Parsing YAML costs ~30 µs per node here: a 2.6 MB header took 12 s. Real headers are under 1 KiB.
 _MAX_HEADER_CHARS = 64 * 1024
+_MAX_MESSAGE_CHARS = 160
 
 
 class BadFrontMatter(BadInput):
@@ -37,6 +68,7 @@ class Header:
     body: str
     body_start_line: int  # 1-based line of the file where the body starts
     style: str  # "yaml", "toml", "hexo", "pelican" or "none"
+    warning: str = ""  # why a block that looked like front matter was read as markdown instead
 
 
 def _closing_line(lines: list[str], start: int, delimiter: str) -> int | None:
@@ -46,27 +78,46 @@ def _closing_line(lines: list[str], start: int, delimiter: str) -> int | None:
     return None
 
 
-def _load(handler, block: str, what: str) -> dict:
+def _parser_message(exc: Exception, first_line: int) -> str:
+    """A YAML or TOML error in one line, with the line number of the file (the parsers count from the block)."""
+    context = getattr(exc, "context", None)  # yaml.MarkedYAMLError: "while scanning an alias", ...
+    problem, line, column = getattr(exc, "problem", None) or context, None, None
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if problem and mark is not None:  # marks are 0-based
+        problem = f"{context}: {problem}" if context and context != problem else problem
+        line, column = mark.line + first_line, mark.column + 1
+    elif getattr(exc, "msg", None) and getattr(exc, "lineno", None):  # toml.TomlDecodeError: 1-based
+        problem, line, column = exc.msg, exc.lineno + first_line - 1, exc.colno
+    else:
+        problem = " ".join(str(exc).split())
+    message = f"{problem}, line {line} column {column}" if line else problem
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
+    return message
+
+
+def _load(handler, block: str, first_line: int) -> dict:
+    """Parse a front-matter block whose first line is line ``first_line`` (1-based) of the file."""
     if len(block) > _MAX_HEADER_CHARS:
         raise BadFrontMatter(
-            f"{what} front matter is {len(block) // 1024} KiB; a post header over {_MAX_HEADER_CHARS // 1024} KiB "
-            "is not one (is the closing delimiter missing?)"
+            f"is {len(block) // 1024} KiB; a post header over {_MAX_HEADER_CHARS // 1024} KiB is not one "
+            "(is the closing delimiter missing?)"
         )
     try:
         meta = handler.load(block)
-    except Exception as exc:  # yaml.YAMLError, toml.TomlDecodeError: the parser's message says where
-        message = " ".join(str(exc).split())
-        raise BadFrontMatter(f"broken {what} front matter: {message}") from None
+    except Exception as exc:  # yaml.YAMLError, toml.TomlDecodeError, and what else a parser raises on odd input
+        language = "TOML" if handler is _TOML else "YAML"
+        raise BadFrontMatter(f"is not {language} ({_parser_message(exc, first_line)})") from None
     if meta is None:
         return {}
     if not isinstance(meta, dict):
-        raise BadFrontMatter(f"{what} front matter is a {type(meta).__name__}, not a mapping of keys")
+        raise BadFrontMatter(f"is a {type(meta).__name__}, not a mapping of keys")
     return meta
 
 
 def _split_at(lines: list[str], open_line: int | None, close_line: int, handler, what: str) -> Header:
     first = 0 if open_line is None else open_line + 1
-    meta = _load(handler, "\n".join(lines[first:close_line]), what)
+    meta = _load(handler, "\n".join(lines[first:close_line]), first + 1)
     return Header(meta, "\n".join(lines[close_line + 1 :]), close_line + 2, what)
 
 
@@ -104,23 +155,34 @@ def _pelican(lines: list[str]) -> Header | None:
     return Header(meta, "\n".join(lines[i:]), i + 1, "pelican")
 
 
+def _as_markdown(text: str, first: int, last: int | None, problem: str) -> Header:
+    """The whole file as body (from line 1, the dashes included: line numbers stay those of the file)."""
+    where = f"on lines {first}-{last}" if last is not None else f"opened on line {first}"
+    return Header({}, text, 1, "none", f"front matter {where} {problem}; read as markdown")
+
+
 def split_header(text: str) -> Header:
-    """Split a post into its metadata and its body, remembering the body's first line."""
+    """Split a post into its metadata and its body, remembering the body's first line.
+
+    Never raises for a block that is not front matter: see the module docstring.
+    """
     lines = text.split("\n")
     first = lines[0].rstrip().lstrip("\ufeff") if lines else ""
-    if first == "---":
-        close = _closing_line(lines, 1, "---")
+    if first in ("---", "+++"):
+        handler, what = (_YAML, "yaml") if first == "---" else (_TOML, "toml")
+        close = _closing_line(lines, 1, first)
         if close is None:
-            raise BadFrontMatter("front matter opened with --- on line 1 is never closed")
-        return _split_at(lines, 0, close, _YAML, "yaml")
-    if first == "+++":
-        close = _closing_line(lines, 1, "+++")
-        if close is None:
-            raise BadFrontMatter("front matter opened with +++ on line 1 is never closed")
-        return _split_at(lines, 0, close, _TOML, "toml")
+            return _as_markdown(text, 1, None, f"with {first} is never closed")
+        try:
+            return _split_at(lines, 0, close, handler, what)
+        except BadFrontMatter as exc:
+            return _as_markdown(text, 1, close + 1, str(exc))
     close = _looks_like_hexo(lines)
     if close is not None:
-        return _split_at(lines, None, close, _YAML, "hexo")
+        try:
+            return _split_at(lines, None, close, _YAML, "hexo")
+        except BadFrontMatter as exc:
+            return _as_markdown(text, 1, close + 1, str(exc))
     pelican = _pelican(lines)
     if pelican is not None:
         return pelican

@@ -1,31 +1,26 @@
 """Read one post, or a whole folder of them, into ``Post`` records.
 
-A file that cannot be read becomes a ``SkippedFile`` with its path and the reason; it never stops a run.
+A file that cannot be read at all (not text, empty, not a regular file) becomes a ``SkippedFile`` with its path
+and the reason; it never stops a run. A file whose front matter or one of its fields cannot be read is still a
+post: what could not be read is unknown, and ``Post.warnings`` says what (see ``header`` and ``fields``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tripsearch.errors import BadInput
-from tripsearch.posts.dates import BadDate, date_from_name, parse_date
-from tripsearch.posts.header import BadFrontMatter, split_header
-from tripsearch.records import Post, PostMeta, SkippedFile
+from tripsearch.posts.fields import read_meta
+from tripsearch.posts.header import split_header
+from tripsearch.records import Post, SkippedFile
+from tripsearch.unicode import nfc
 
 POST_SUFFIXES = (".md", ".markdown")
 _MAX_BYTES = 20 * 1024 * 1024  # a post bigger than this is not a blog post
-# Front matter can nest deeply, refer to itself or expand a few hundred bytes into millions of items (YAML
-# aliases, a "billion laughs"): flattening it was a RecursionError or minutes of work. Tags and authors
-# beyond this many are not metadata, and so is a title or description longer than this; each is copied
-# into every passage of the post (embedding text, keyword index), so an unbounded one multiplies.
-_MAX_LIST_ITEMS = 100
-_MAX_NODES = 10_000
-_MAX_FIELD_CHARS = 1000
 
 
 class UnreadablePost(BadInput):
@@ -38,109 +33,12 @@ class ReadResult:
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
-def _first(meta: dict, *keys: str) -> object:
-    for key in keys:
-        value = meta.get(key)
-        if value not in (None, "", []):
-            return value
-    return None
-
-
-def _strings(value: object) -> list[str]:
-    """A front-matter value that should be a list of strings, in whatever shape it came.
-
-    Iterative and bounded (``_MAX_NODES`` visited, ``_MAX_LIST_ITEMS`` kept): see ``_MAX_LIST_ITEMS``.
-    """
-    out: list[str] = []
-    stack, visited = [value], 0
-    while stack and len(out) < _MAX_LIST_ITEMS and visited < _MAX_NODES:
-        value = stack.pop()
-        visited += 1
-        if value is None or isinstance(value, bool):
-            continue
-        if isinstance(value, str):
-            out.extend(part[:_MAX_FIELD_CHARS] for part in (p.strip() for p in re.split(r"[,;]", value)) if part)
-        elif isinstance(value, dict):
-            name = value.get("name") or value.get("title")
-            if isinstance(name, str):
-                out.append(name.strip()[:_MAX_FIELD_CHARS])
-            elif name:
-                stack.append(name)
-        elif isinstance(value, (list, tuple, set)):
-            stack.extend(reversed(list(value)))  # first item popped first: keep the written order
-        else:
-            out.append(str(value).strip()[:_MAX_FIELD_CHARS])
-    return out[:_MAX_LIST_ITEMS]
-
-
-def _normalise_tag(tag: str) -> str:
-    return re.sub(r"\s+", "-", tag.strip().lower().lstrip("#"))
-
-
-def _unique(items) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(i for i in items if i))
-
-
-def _text(value: object) -> str:
-    if value is None or isinstance(value, (dict, list, set, tuple)):  # (a set's str() could be any size)
-        return ""
-    return " ".join(str(value).split())[:_MAX_FIELD_CHARS]  # see _MAX_FIELD_CHARS
-
-
-def _as_bool(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "yes", "1", "draft"}
-    return bool(value)
-
-
-def _title_from_body(body: str) -> str | None:
-    match = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", body, re.M)
-    return match[1].strip() if match else None
-
-
-def _language(meta: dict, body: str) -> str:
-    declared = _text(_first(meta, "lang", "language", "locale"))
-    if declared:
-        return declared.split("-")[0].split("_")[0].lower()[:8]
-    import py3langid  # loaded on first use: it costs a model load
-
-    sample = re.sub(r"[`*_#>\[\]()<>{}|]", " ", body[:4000])
-    return py3langid.classify(sample)[0] if sample.strip() else "en"
-
-
-def _meta(rel_path: str, raw: dict, body: str) -> PostMeta:
-    meta = {str(k).lower(): v for k, v in raw.items()}
-    title = _text(_first(meta, "title")) or _title_from_body(body) or Path(rel_path).stem
-    try:
-        date = parse_date(_first(meta, "date", "pubdate", "published", "created"))
-    except BadDate as exc:
-        raise UnreadablePost(str(exc)) from None
-    date = date or date_from_name(rel_path)
-    authors = _unique(_strings(meta.get("author")) + _strings(meta.get("authors")))
-    tags = _unique(
-        _normalise_tag(t)
-        for key in ("tags", "tag", "categories", "category", "keywords")
-        for t in _strings(meta.get(key))
-    )
-    draft = _as_bool(meta.get("draft")) or meta.get("published") is False
-    draft = draft or _text(meta.get("status")).lower() == "draft"
-    url = _text(_first(meta, "url", "permalink", "link", "canonical_url", "canonicalurl")) or None
-    return PostMeta(
-        path=rel_path,
-        title=title,
-        date=date,
-        authors=authors,
-        tags=tags,
-        description=_text(_first(meta, "description", "summary", "excerpt", "subtitle")),
-        url=url,
-        slug=_text(meta.get("slug")) or None,
-        language=_language(meta, body),
-        draft=draft,
-    )
-
-
 def parse_post(rel_path: str, data: bytes) -> Post:
-    """Bytes of one file → ``Post``; ``UnreadablePost`` says why not."""
+    """Bytes of one file → ``Post``; ``UnreadablePost`` says why not.
+
+    A front-matter block or field that cannot be read does not raise: the post comes back with it unknown and
+    a line in ``Post.warnings``.
+    """
     if not data.strip():
         raise UnreadablePost("empty file")
     if b"\x00" in data[:8192]:
@@ -153,17 +51,19 @@ def parse_post(rel_path: str, data: bytes) -> Post:
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
         raise UnreadablePost("NUL bytes inside the text")
-    try:
-        header = split_header(text)
-    except BadFrontMatter as exc:
-        raise UnreadablePost(str(exc)) from None
+    header = split_header(text)
     if not header.body.strip() and not header.meta:
         raise UnreadablePost("no text in the post")
+    # The one place text is normalised at read time: the body here, every metadata string in read_meta.
+    # NFC keeps line breaks, so body_start_line and the lines of passages stay those of the file.
+    body = nfc(header.body)
+    meta, warnings = read_meta(rel_path, header.meta, body)
     return Post(
-        meta=_meta(rel_path, header.meta, header.body),
-        body=header.body,
+        meta=meta,
+        body=body,
         body_start_line=header.body_start_line,
         source_hash=hashlib.sha1(data).hexdigest(),
+        warnings=((header.warning,) if header.warning else ()) + warnings,
     )
 
 
