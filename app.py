@@ -63,6 +63,8 @@ def reindex(posts_dir: Path, index_dir: Path) -> None:
         return
     bar.empty()
     st.sidebar.success(report.summary())
+    for warned in report.warned:
+        st.sidebar.warning(escape(f"{warned.path}: {warned.message}"))
     for skipped in report.skipped:
         st.sidebar.warning(f"Skipped {skipped.path}: {skipped.reason}")
 
