@@ -292,7 +292,12 @@ class Understander:
                 shaped.append((i, i + 1))
             if i not in used and t.key in EVENT_NOUNS and i > 0:
                 a = i
-                while a > 0 and toks[a - 1].text[:1].isupper() and toks[a - 1].key not in _QUESTION_STARTS:
+                while (
+                    a > 0
+                    and toks[a - 1].text[:1].isupper()
+                    and toks[a - 1].key not in _QUESTION_STARTS
+                    and toks[a - 1].segment == t.segment
+                ):
                     a -= 1
                 if a < i and not any(j in used for j in range(a, i)):
                     shaped.append((a, i + 1))
@@ -307,7 +312,9 @@ class Understander:
             text = question[words[0].start : words[-1].end]
             key = "".join(t.key for t in words)
             distinctive = [t.key for t in words if t.key not in EVENT_NOUNS and t.key not in REPORT_WORDS]
-            distinctive = [k for k in distinctive if k not in _STOP] or [key]
+            distinctive = [k for k in distinctive if k not in _STOP]
+            if not distinctive:
+                continue  # only generic words ("Report Conference"): no name to look for
             known = [k for k in distinctive if k in self.vocabulary.phrases]
             if key in self.vocabulary.phrases:
                 posts = frozenset(self.vocabulary.phrases[key])

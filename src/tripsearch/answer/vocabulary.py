@@ -396,7 +396,22 @@ class Vocabulary:
         return {y for p in paths for y in self.post_years.get(p, ())}
 
 
-_NAME_WORD = re.compile(r"^[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)?$|^[A-Z]\.$|^Mc[A-Z][a-z]+$")
+# A name word: a capital and lower-case letters in any script ("Lipiński", "Calò"), an initial ("J."), or
+# "McDonald"-like; hyphenated and apostrophe parts allowed ("Jean-Luc", "O'Neil").
+_NAME_WORD = re.compile(r"^(?:Mc|Mac|O['’])?[^\W\d_](?:[^\W\d_])*(?:[-'’][^\W\d_]+)?$|^[^\W\d_]\.$")
+
+
+def _is_name_word(word: str, first: bool = True) -> bool:
+    if len(word) == 2 and word.isupper() and word.isalpha():
+        return first  # initials open a name ("PJ Cabrera"), never end one ("Austin TX")
+    if not _NAME_WORD.match(word) or not word[0].isupper():
+        return False
+    rest = re.sub(r"^(?:Mc|Mac|O['’])", "", word)[1:]
+    return rest == "." or all(
+        c.islower() or c in "-'’" or (c.isupper() and rest[i - 1] in "-'’") for i, c in enumerate(rest)
+    )
+
+
 _NOT_NAME = frozenset(
     """The A An And Of In On At For With To From By Day Part He She You We They It I His Her Our My Your Their Keynote Talk Session Panel Workshop Opening Closing
     January February March April May June July August September October November December Monday Tuesday
@@ -441,7 +456,7 @@ def person_names(text: str, allow_start: bool = False, strict: bool = False) -> 
         j = i
         while j < len(words):
             word = re.sub(r"['’]s$", "", words[j][0]).rstrip(".")
-            if not _NAME_WORD.match(word) or word in _NOT_NAME:
+            if not _is_name_word(word, first=not run) or word in _NOT_NAME:
                 break
             if run and text[run[-1][1] + len(run[-1][0]) : words[j][1]].strip():
                 break  # a comma, dash or bracket between two words ends a name
