@@ -8,7 +8,7 @@ percentages, dates, person names, organisation names and talk titles.
 Why regular expressions and not a library, for numbers, money and percentages: quantulum3 (the PyPI library
 for quantities) was measured here — 3–4 s to import and 7–10 s for its first parse (it builds its unit
 tables), its bundled classifier does not load under our scikit-learn, and warm it takes 1–8 ms a sentence;
-the recognisers below take ~0.05 ms and reach the accuracy in ``benchmarks/recognisers.py``. Dates use the
+the recognisers below take ~0.3–0.5 ms and reach the accuracy in ``benchmarks/recognisers.py``. Dates use the
 same approach after dateparser's ``search_dates`` (false dates on "We", "at 10–15%", "2 hours") and
 datefinder were compared in that benchmark. Names: no English NER model can be had offline (spaCy models
 are not on PyPI), so a name is read from its shape (see ``vocabulary.person_names``), with measured accuracy.
@@ -16,10 +16,11 @@ are not on PyPI), so a name is read from its shape (see ``vocabulary.person_name
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
-from tripsearch.answer.vocabulary import person_names
+from tripsearch.answer.names import person_names
 from tripsearch.unicode import nfc
 
 TYPES = ("quantity", "money", "percentage", "date", "person", "organisation", "talk", "reason", "procedure", "none")
@@ -150,8 +151,7 @@ DATE = re.compile(
     rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:\s?[-–]\s?\d{{1,2}})?(?:,?\s+\d{{4}})?\b"  # August 15, 2015
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\b(?:,?\s+\d{{4}})?"  # 15 August 2015
     rf"|\b{_MONTHS}\s+(?:of\s+)?\d{{4}}\b"  # December 2018
-    rf"|(?:(?<=\bin )|(?<=\bsince )|(?<=\buntil )|(?<=\bby )|(?<=\bfrom )|(?<=\bduring ))"
-    rf"{_MONTHS}\b(?:\s+\d{{4}})?"  # in April, in December 2018
+    rf"|\b(?:in|since|until|by|from|during)\s+(?P<month>{_MONTHS}\b(?:\s+\d{{4}})?)"  # in April, in December 2018
     r"|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"  # 2017-04-19, 4/19/2017
     r"|(?<![\w.])(?:19[6-9]\d|20[0-4]\d)(?![\w.]|\.\d|\s+[a-z]+s\b)"  # a year; not 3.2019, "2000 attendees"
     r"|\b\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)",  # 5.45pm
@@ -248,13 +248,14 @@ _PROPER_RUN = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def recognise(sentence: str) -> Recognised:
     """Find money, percentages, dates, quantities, person and organisation names, and talk titles in a
-    sentence. About 0.05 ms a sentence (``benchmarks/recognisers.py``); never raises."""
+    sentence. About 0.3 ms a sentence (``benchmarks/recognisers.py``), cached by text; never raises."""
     text = nfc(sentence or "")
     money = [m.span() for m in MONEY.finditer(text)]
     percent = [m.span() for m in PERCENT.finditer(text)]
-    dates = [m.span() for m in DATE.finditer(text)]
+    dates = [m.span("month") if m.group("month") else m.span() for m in DATE.finditer(text)]
     quantity = _quantities(text, money + percent + dates)
     people = []
     cursor = 0

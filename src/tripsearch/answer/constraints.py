@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass
 
 from tripsearch.answer.answer_types import AnswerType, answers_type, recognise
+from tripsearch.answer.names import person_names
 from tripsearch.answer.understand import QuestionUnderstanding
-from tripsearch.answer.vocabulary import person_names, squash
+from tripsearch.answer.vocabulary import squash
 from tripsearch.records import Passage, PostMeta
 from tripsearch.unicode import nfc
 
@@ -39,11 +40,15 @@ class Evidence:
     passage_text: str
     heading_path: tuple[str, ...]
     post: PostMeta
+    # The passage's sentences, when known: the answer-type check then recognises sentences (cached, shared by
+    # the candidates of one passage) instead of the whole passage text again.
+    passage_sentences: tuple[str, ...] = ()
 
     @classmethod
     def from_passage(cls, passage: Passage, sentence_index: int) -> Evidence:
         start, end = passage.sentences[sentence_index][:2]
-        return cls(passage.text[start:end], passage.text, passage.heading_path, passage.post)
+        sentences = tuple(passage.text[a:b] for a, b, *_ in passage.sentences)
+        return cls(passage.text[start:end], passage.text, passage.heading_path, passage.post, sentences)
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,9 @@ def check_coverage(
         session = evidence.heading_path[-1] if evidence.heading_path else ""
         if answers_type(answer_type, recognise(evidence.sentence), session):
             where = "sentence"
-        elif answers_type(answer_type, recognise(evidence.passage_text)):
+        elif any(
+            answers_type(answer_type, recognise(s)) for s in evidence.passage_sentences or (evidence.passage_text,)
+        ):
             where = "passage"
         else:
             where = None

@@ -19,6 +19,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from tripsearch.answer.names import person_names, talk_title
 from tripsearch.answer.vocabulary import (
     EVENT_NOUNS,
     REGION_ALIASES,
@@ -29,9 +30,7 @@ from tripsearch.answer.vocabulary import (
     Vocabulary,
     canonical,
     is_event_noun_phrase,
-    person_names,
     squash,
-    talk_title,
     tokens,
 )
 from tripsearch.unicode import nfc
