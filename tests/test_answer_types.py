@@ -49,6 +49,8 @@ def test_expected_type(question, kind):
         ("About 2000 attendees and 28 technical sessions.", "quantity", "2000 attendees"),
         ("They have 70Tb of data across 25,000 files.", "quantity", "70Tb"),
         ("Median cold starts dropped to 800ms.", "quantity", "800ms"),
+        ("It was over 40 °C outside all week.", "quantity", "40 °C"),
+        ("Arrive 20-30 minutes before the session.", "quantity", "20-30 minutes"),
         ("Kevin Goldsmith spoke about becoming a manager.", "person", "Kevin Goldsmith"),
         ("Next, Sarah talked about two methods.", "person", "Sarah"),
         ("The closing keynote was given by Dr. Werner Vogels himself.", "person", "Werner Vogels"),

@@ -162,8 +162,9 @@ _NUMBER_WORDS = r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|
 # Not a year, a version ("Ruby 2.0", "v1.6.2", "Perl6"), an ordinal ("4th"), a label ("day 2", "part 3",
 # "RFC 7234", "802.11") or a time of day.
 QUANTITY = re.compile(
-    rf"(?<![\w.$€£#-])(?:~\s?|about\s|over\s|nearly\s|almost\s|around\s|some\s|up\s+to\s)?{_NUM}{_SCALE}\+?"
-    r"(?:\s?(?:x|×)\s?\S+|\s?[a-zA-Zµ]{1,12}\b)"
+    rf"(?<![\w.$€£#-])(?:~\s?|about\s|over\s|nearly\s|almost\s|around\s|some\s|up\s+to\s)?{_NUM}"
+    rf"(?:\s?[-–]\s?{_NUM})?{_SCALE}\+?"  # a range: 20-30 minutes
+    r"(?:\s?(?:x|×)\s?\S+|\s?°\s?[CF]\b|\s?[a-zA-Zµ]{1,12}\b)"
     rf"|\b{_NUMBER_WORDS}\s+(?:of\s+)?(?!of\b|and\b|or\b|to\b|in\b|the\b|a\b)[a-z]{{3,}}",
     re.I,
 )
