@@ -30,6 +30,9 @@ POSTS = (
     post("rust-tips.md", "Rust tips for beginners", "2021-01-01", ("Priya Raman",), ("rust",)),
     post("kafka-intro.md", "Kafka, Spark and Avro - Part 1", "2016-03-15", (), ("kafka", "big-data")),
     post("kafka-rewind.md", "Rewinding Kafka consumer offsets", "2017-01-31", (), ("kafka",)),
+    # An event report whose title says a topic it is tagged with: the tag names the topic, not the event.
+    post("kcd-2022.md", "Kubernetes Community Days Oslo 2022 - Day 1", "2022-05-10", (), ("kubernetes",)),
+    post("k8s-upgrade.md", "Upgrading our clusters", "2022-06-01", (), ("kubernetes",)),
 )
 SESSIONS = (
     SessionRef("kubecon-eu-2024.md", ("Day 2", "Scaling Prometheus with Thanos - Jane Doe, Acme Corp")),

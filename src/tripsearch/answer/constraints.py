@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 
 from tripsearch.answer.answer_types import AnswerType, answers_type, recognise
+from tripsearch.answer.mentions import QuestionUnderstanding
 from tripsearch.answer.names import person_names
-from tripsearch.answer.understand import QuestionUnderstanding
 from tripsearch.answer.vocabulary import squash
 from tripsearch.records import Passage, PostMeta
 from tripsearch.unicode import nfc
