@@ -102,6 +102,15 @@ def test_an_event_shaped_phrase_with_known_words_is_not_a_gap(understander):
     assert "coalesce-2022.md" in set().union(*(e.posts for e in events(u)))
 
 
+def test_an_event_written_as_a_description_does_not_restrict(understander):
+    # "the analytics engineering conference" (lower case) describes; "Coalesce 2022" names.
+    u = understander.understand("How many people came to the 2022 analytics engineering conference?")
+    (event,) = events(u)
+    assert not event.firm and u.signals()["q_event_not_firm"] == 1.0
+    assert "coalesce-2022.md" in u.restriction()  # restricted by the year alone
+    assert not [g for g in u.gaps if not g.soft]
+
+
 def test_a_year_no_report_is_from_is_a_gap(understander):
     u = understander.understand("What did people say about Kubernetes in 1995?")
     assert [g.kind for g in u.gaps] == ["year"]
@@ -161,7 +170,10 @@ def test_speakers_and_talk_titles_named_in_headings(understander):
     (session,) = t.of_kind("session")
     assert session.sessions[0].title.startswith("Scaling Prometheus with Thanos") and session.score >= 0.75
     unknown = understander.understand("What did Kelsey Hightower demo?")
-    assert [m.kind for m in unknown.mentions] == ["person"]
+    assert [(m.kind, m.evidence) for m in unknown.mentions] == [("person", ("given-name",))]
+    assert unknown.signals()["q_names_unknown_person"] == 1.0
+    shaped = understander.understand("How did they keep supporting Internet Explorer?")
+    assert shaped.signals()["q_names_unknown_person"] == 0.0 and shaped.signals()["q_names_unknown_name"] == 1.0
 
 
 def test_signals_are_flat_floats_and_reasons_are_readable(understander):

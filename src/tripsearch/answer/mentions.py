@@ -15,7 +15,8 @@ class Mention:
     """One thing the question pins down and what in the index matches it.
 
     ``kind``: "event", "qualifier" (region or place of an event: "EU", "Barcelona"), "year", "author",
-    "speaker" (a person named in a talk heading), "person" (a name found in no metadata), "session" (a talk
+    "speaker" (a person named in a talk heading), "person" (a name found in no metadata; evidence
+    "given-name" or only "shape"), "session" (a talk
     title), "day" or "keynote". ``posts``: paths of matching posts (may be empty); ``sessions``: matching
     talks. ``evidence``: why it counts (for an event, the kinds of evidence of its name).
     """
@@ -27,6 +28,12 @@ class Mention:
     sessions: tuple[SessionRef, ...] = ()
     evidence: tuple[str, ...] = ()
     score: float = 1.0  # sessions: share of the talk title's words in the question; else 1
+
+    @property
+    def firm(self) -> bool:
+        """False for an event read only from the question's shape ("Python conference") or written as a
+        description ("the Perl conference" for "The Perl Conference"): not a name to restrict by."""
+        return not ("lower-case" in self.evidence or set(self.evidence) == {"question-shape"})
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,9 @@ class QuestionUnderstanding:
         """Posts that satisfy every event, year and author the question names; None when it names none.
 
         Qualifiers, speakers, sessions, days and keynotes are left out: metadata often omits them (a report
-        of KubeCon 2019 need not say Barcelona), so they are for boosting, not restricting."""
-        sets = [m.posts for m in self.mentions if m.kind in ("event", "year", "author")]
+        of KubeCon 2019 need not say Barcelona), so they are for boosting, not restricting; so are events that
+        are not ``firm``."""
+        sets = [m.posts for m in self.mentions if m.kind in ("event", "year", "author") and m.firm]
         if not sets:
             return None
         out = sets[0]
@@ -73,12 +81,14 @@ class QuestionUnderstanding:
         sessions = self.of_kind("session")
         return {
             "q_names_event": float(bool(events)),
+            "q_event_not_firm": float(any(not m.firm for m in events)),
             "q_event_evidence": max((len(m.evidence) for m in events), default=0) / 4,
             "q_event_posts": math.log1p(len(set().union(*(m.posts for m in events)))) if events else 0.0,
             "q_names_year": float(bool(years)),
             "q_names_author": float(bool(self.of_kind("author"))),
             "q_names_speaker": float(bool(self.of_kind("speaker"))),
-            "q_names_unknown_person": float(bool(self.of_kind("person"))),
+            "q_names_unknown_person": float(any("given-name" in m.evidence for m in self.of_kind("person"))),
+            "q_names_unknown_name": float(any("shape" in m.evidence for m in self.of_kind("person"))),
             "q_names_session": float(bool(sessions)),
             "q_session_match": max((m.score for m in sessions), default=0.0),
             "q_names_day": float(bool(self.of_kind("day"))),
