@@ -70,9 +70,21 @@ def test_a_named_tool_is_checked_in_sentence_passage_and_post(understander):
     assert found.signals()["c_share_passage"] > missing.signals()["c_share_passage"]
 
 
+def test_names_are_read_whole_and_found_by_their_parts(understander):
+    u = understander.understand("Did anyone compare Argo CD with a CouchDB-style sync for the UI?")
+    assert question_names(u) == ["Argo CD", "CouchDB-style"]  # "UI" alone is too weak to check
+    passage = "Argo CD syncs clusters. CouchDB replicates."
+    cov = check_coverage(u, evidence("Argo CD syncs clusters.", KUBECON_2023, passage))
+    assert [c.where for c in by_kind(cov, "name")] == ["sentence", "passage"]
+    person = understander.understand("What did Armin Ronacher say about WSGI?")
+    introduced = check_coverage(person, evidence("Armin thinks WSGI is broken.", KUBECON_2023))
+    assert by_kind(introduced, "person")[0].where == "sentence"
+
+
 def test_numbers_in_the_question_must_reappear(understander):
     u = understander.understand("What share of traffic did the top 10,000 search terms bring at PubCon Vegas 2009?")
     assert question_numbers(u.question) == ["10000"]
+    assert question_numbers("Is Ruby 2.0 faster than Ruby 1.9 for 300 users?") == ["300"]  # versions are names
     cov = check_coverage(u, evidence("The top 10,000 terms drove 18% of all search traffic.", SEO, heading=()))
     assert by_kind(cov, "number")[0].where == "sentence"
     assert by_kind(cov, "year")[0].where == "post" and by_kind(cov, "event")[0].where == "post"

@@ -86,10 +86,12 @@ class Coverage:
             "c_share_any": share(PLACES),
         }
         for group, kinds in {
-            "event": ("event", "qualifier"),
+            "event": ("event",),
+            "qualifier": ("qualifier",),
             "year": ("year",),
             "person": ("author", "speaker", "person"),
-            "name": ("name", "session", "day", "keynote"),
+            "name": ("name",),
+            "talk": ("session", "day", "keynote"),
             "number": ("number",),
             "answer_type": ("answer-type",),
         }.items():
@@ -134,9 +136,11 @@ def _post_years(post: PostMeta) -> set[int]:
 
 def question_names(understanding: QuestionUnderstanding) -> list[str]:
     """Names in the question not already read as an event, year, person, qualifier or talk: words with an
-    inner capital or a digit, or capitalised but not opening the question ("Strimzi", "EKS", "k8s")."""
+    inner capital or a digit, or capitalised but not opening the question ("Strimzi", "EKS", "k8s"); adjacent
+    ones make one name ("Argo CD", "SQL Server"). A two-letter word alone ("OK", "UI") is too weak to check."""
     taken = " ".join(m.text for m in understanding.mentions).casefold()
-    names = []
+    names: list[list[str]] = []
+    last_end = -2
     for i, m in enumerate(re.finditer(r"[^\W_][\w.+#-]*[^\W_]|[^\W_]", understanding.question)):
         word = m.group()
         if len(word) < 2 or word.casefold() in _COMMON_CAPITALISED or word.casefold() in taken:
@@ -146,17 +150,36 @@ def question_names(understanding: QuestionUnderstanding) -> list[str]:
         inner = any(c.isupper() for c in word[1:])
         digit = any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
         if inner or digit or (i > 0 and word[0].isupper()):
-            names.append(word)
-    return list(dict.fromkeys(names))
+            if names and understanding.question[last_end : m.start()] == " ":
+                names[-1].append(word)
+            else:
+                names.append([word])
+            last_end = m.end()
+    out = [" ".join(n) for n in names if len(n) > 1 or len(n[0]) > 2 or any(c.isdigit() for c in n[0])]
+    return list(dict.fromkeys(out))
+
+
+def _name_parts(name: str) -> list[str]:
+    """The parts of a name to find: its words, and the capitalised parts of a hyphenated word
+    ("CouchDB-style" → "CouchDB", "maintainable-Rails" → "Rails")."""
+    parts = []
+    for word in name.split():
+        pieces = [p for p in word.split("-") if p]
+        named = [p for p in pieces if any(c.isupper() or c.isdigit() for c in p)] if len(pieces) > 1 else pieces
+        parts.extend(squash(p) for p in named or pieces)
+    return [p for p in parts if p]
 
 
 def question_numbers(question: str) -> list[str]:
-    """Numbers in the question that are not years ("10,000", "150", "2.0"), normalised without separators."""
+    """Numbers in the question that are not years ("10,000", "150", "2.0"), normalised without separators.
+    A number right after a capitalised word is a version ("Ruby 2.0", "Explorer 6"): part of a name, left out."""
     out = []
-    for m in _NUMBER.finditer(nfc(question)):
+    question = nfc(question)
+    for m in _NUMBER.finditer(question):
         value = m.group(1).replace(",", "")
-        if not _YEARLIKE.match(value):
-            out.append(value)
+        if _YEARLIKE.match(value) or re.search(r"[A-Z][\w.-]*\s$", question[max(0, m.start() - 30) : m.start()]):
+            continue
+        out.append(value)
     return list(dict.fromkeys(out))
 
 
@@ -176,8 +199,10 @@ def check_coverage(
             continue
         where = _place(m.key, sentence_sq, passage_sq, "")
         if where is None and m.kind in ("speaker", "person", "author"):
-            surname = squash(m.text.split()[-1]) if m.text.split() else ""
-            where = _place(surname, sentence_sq, passage_sq, "") if len(surname) >= 4 else None
+            # One part of the name is enough: reports say "Armin" or "Ronacher" once they have introduced him.
+            parts = [squash(w) for w in m.text.split() if len(squash(w)) >= 4]
+            found = [p for p in (_place(part, sentence_sq, passage_sq, "") for part in parts) if p]
+            where = min(found, key=PLACES.index) if found else None
         if where is None and m.kind in ("session", "day", "keynote", "speaker"):
             refs = {r.heading_path for r in m.sessions if r.post_path == path}
             if evidence.heading_path in refs:
@@ -189,8 +214,11 @@ def check_coverage(
             detail = _what_instead(m.kind, evidence)
         checks.append(ConstraintCheck(m.kind, m.text, where, detail))
     for name in question_names(understanding):
-        key = squash(name)
-        where = _place(key, sentence_sq, passage_sq, post_sq)
+        where = _place(squash(name), sentence_sq, passage_sq, post_sq)
+        if where is None:  # every part somewhere, at the widest place any part needs
+            places = [_place(part, sentence_sq, passage_sq, post_sq) for part in _name_parts(name)]
+            if places and all(places):
+                where = max(places, key=PLACES.index)
         detail = "" if where else "neither the sentence, its talk nor its post mentions it"
         checks.append(ConstraintCheck("name", name, where, detail))
     sentence_numbers = {n.replace(",", "") for n in _NUMBER.findall(evidence.sentence)}
