@@ -190,3 +190,25 @@ def test_tags_that_are_topics_do_not_make_events():
     vocab = Vocabulary.build(IndexMetadata(POSTS, SESSIONS))
     assert {"kubecon", "reinvent", "coalesce"} <= set(vocab.events)
     assert not {"kafka", "rust", "kubernetes", "aws"} & set(vocab.events)
+
+
+def test_any_text_is_read_without_error(understander):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tripsearch.answer.answer_types import expected_type, recognise
+    from tripsearch.answer.constraints import Evidence, check_coverage
+
+    words = st.sampled_from(["KubeCon", "re:Invent", "2023", "EU", "Day", "2", "by", "Sam", "Lee", "$5", "10%", "—"])
+    text = st.one_of(st.text(max_size=80), st.lists(words, max_size=12).map(" ".join))
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text)
+    def check(question):
+        u = understander.understand(question)
+        assert all(isinstance(v, float) for v in u.signals().values())
+        expected_type(question)
+        recognise(question)
+        check_coverage(u, Evidence(question, question, (question,), POSTS[0]), expected_type(question))
+
+    check()
