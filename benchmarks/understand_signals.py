@@ -19,6 +19,7 @@ from tripsearch.answer.understand import Understander
 SIGNALS = (
     "q_gap",
     "q_gap_soft",
+    "q_gap_combination",
     "q_event_not_firm",
     "q_names_unknown_person",
     "c_uncovered_name",
@@ -43,7 +44,7 @@ HARD = (
 def main() -> None:
     index = Index.open(sys.argv[1])
     start = time.perf_counter()
-    understander = Understander.from_passages(index.passages)
+    understander = Understander.from_passages(index.passages, index.unknown_words)
     print(f"understander built in {time.perf_counter() - start:.2f} s")
     rows = []
     for path in sys.argv[2:]:

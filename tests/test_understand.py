@@ -95,6 +95,28 @@ def test_an_event_no_report_names_is_a_gap(understander):
     assert u.signals()["q_gap_event"] == 1.0
 
 
+def test_an_event_named_in_no_title_is_a_gap_though_its_words_occur(understander):
+    # "Kafka" is in titles, but no event's name has it: "Kafka Summit" is an event the index does not have.
+    u = understander.understand("What did they announce at Kafka Summit 2023?")
+    assert [(g.kind, g.soft) for g in u.gaps] == [("event", False)]
+    # With the index's text at hand, a name the text has (in passing) is a soft gap.
+    text = {"kafka", "summit"}
+    with_text = Understander(understander.vocabulary, lambda words: [w for w in words if w.lower() not in text])
+    assert [(g.kind, g.soft) for g in with_text.understand("What did they announce at Kafka Summit 2023?").gaps] == [
+        ("event", True)
+    ]
+    described = understander.understand("What did speakers at a Rust conference recommend?")
+    assert [(g.kind, g.soft) for g in described.gaps] == [("event", True)]  # "a Rust conference" describes
+
+
+def test_constraints_that_no_post_meets_together_are_a_gap(understander):
+    u = understander.understand("What did Priya Raman write about re:Invent 2023?")
+    assert u.restriction() == frozenset()
+    (gap,) = u.gaps
+    assert gap.kind == "combination" and "Priya Raman" in gap.reason and not gap.soft
+    assert u.signals()["q_gap_combination"] == 1.0
+
+
 def test_an_event_shaped_phrase_with_known_words_is_not_a_gap(understander):
     # "Analytics Engineering" is in a title: the question describes a known event, it does not invent one.
     u = understander.understand("What happened at the Analytics Engineering Conference?")

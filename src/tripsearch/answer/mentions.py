@@ -41,7 +41,7 @@ class Gap:
     """A constraint the question names that no indexed post covers. ``soft``: metadata may just not say it
     (a city no title mentions) — a weaker signal than an event or year that has no report at all."""
 
-    kind: str  # "event", "year", "event-year", "author", "qualifier"
+    kind: str  # "event", "year", "event-year", "author", "qualifier", "combination"
     text: str
     reason: str
     soft: bool = False
@@ -101,6 +101,7 @@ class QuestionUnderstanding:
             "q_gap_event": float(any(g.kind == "event" for g in hard)),
             "q_gap_year": float(any(g.kind in ("year", "event-year") for g in hard)),
             "q_gap_author": float(any(g.kind == "author" for g in hard)),
+            "q_gap_combination": float(any(g.kind == "combination" for g in hard)),
         }
 
     def reasons(self) -> list[str]:

@@ -16,6 +16,7 @@ capitalised run before an event noun ("Chaos Communication Congress", "Perl conf
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tripsearch.answer.mentions import Gap, Mention, QuestionUnderstanding
@@ -60,18 +61,22 @@ class Understander:
     """Reads questions against one index's ``Vocabulary``; build once per index, then call ``understand``."""
 
     vocabulary: Vocabulary
+    # Optional: words → those no passage's text contains (``Index.unknown_words``). With it, an event-shaped
+    # phrase no title names but whose words all occur in the reports' text is a soft gap, not a hard one
+    # ("the Moby Project Summit" a report mentions in passing).
+    unknown_words: Callable[[list[str]], list[str]] | None = None
     _session_words: dict[str, set[SessionRef]] = field(default_factory=dict)
     _session_sizes: dict[SessionRef, int] = field(default_factory=dict)
 
     @classmethod
-    def from_metadata(cls, metadata: IndexMetadata) -> Understander:
-        return cls(Vocabulary.build(metadata))
+    def from_metadata(cls, metadata: IndexMetadata, unknown_words=None) -> Understander:
+        return cls(Vocabulary.build(metadata), unknown_words)
 
     @classmethod
-    def from_passages(cls, passages) -> Understander:
-        """From an index's passages (``Index.passages``): ~0.2 s for the real corpus, plus ~0.5 s the first
-        time in a process (the given-name list)."""
-        return cls.from_metadata(IndexMetadata.from_passages(passages))
+    def from_passages(cls, passages, unknown_words=None) -> Understander:
+        """From an index's passages (``Index.passages``; pass ``Index.unknown_words`` too when at hand):
+        ~0.2 s for the real corpus, plus ~0.5 s the first time in a process (the given-name list)."""
+        return cls.from_metadata(IndexMetadata.from_passages(passages), unknown_words)
 
     def __post_init__(self) -> None:
         for ref in self.vocabulary.metadata.sessions:
@@ -110,7 +115,13 @@ class Understander:
         self._people(question, mentions, gaps)
         self._sessions(question, mentions)
         self._day_and_keynote(question, mentions)
-        return QuestionUnderstanding(question, tuple(mentions), tuple(gaps), len(self.vocabulary.post_by_path))
+        result = QuestionUnderstanding(question, tuple(mentions), tuple(gaps), len(self.vocabulary.post_by_path))
+        if result.restriction() == frozenset() and not [g for g in gaps if not g.soft]:
+            # Each constraint has reports, but none has them all: "by Steph Skardal" + "RailsConf 2016".
+            named = [m.text for m in result.mentions if m.kind in ("event", "year", "author") and m.firm]
+            gap = Gap("combination", " + ".join(named), f"no report covers {' + '.join(named)} together")
+            result = QuestionUnderstanding(question, result.mentions, (*gaps, gap), result.post_count)
+        return result
 
     # -- events -----------------------------------------------------------------------------------------
     def _accept(self, toks: list[Token], a: int, b: int, key: str) -> bool:
@@ -226,13 +237,23 @@ class Understander:
             distinctive = [k for k in distinctive if k not in _STOP]
             if not distinctive:
                 continue  # only generic words ("Report Conference"): no name to look for
-            known = [k for k in distinctive if k in self.vocabulary.phrases]
+            # Known when the whole phrase is in a title or tag, or one of its words is part of an event's name
+            # ("Chaos Communication Congress" ~ "Chaos Congress"); a title merely using the word ("Build") is not.
+            known = [k for k in distinctive if k in self.vocabulary.event_words]
             if key in self.vocabulary.phrases:
                 posts = frozenset(self.vocabulary.phrases[key])
             elif known:
                 posts = frozenset(set().union(*(self.vocabulary.phrases[k] for k in known)))
+            elif len(key) >= 4 and key in self.vocabulary.heading_text:  # an event within an event, in a heading
+                refs = self.vocabulary.metadata.sessions
+                posts = frozenset(r.post_path for r in refs if key in squash(" ".join(r.heading_path)))
             else:
-                gaps.append(Gap("event", text, f"no report's title or tags name {text}"))
+                # "the Python conference" (event noun in lower case) describes; "Microsoft Build 2019" names.
+                soft = any(t.key in EVENT_NOUNS and not t.capitalised for t in words)
+                reason = f"no report's title or tags name {text}"
+                if self.unknown_words is not None and not self.unknown_words([t.text for t in words]):
+                    soft, reason = True, reason + ", though the reports' text has its words"
+                gaps.append(Gap("event", text, reason, soft=soft))
                 used.update(range(a, b))
                 continue
             mentions.append(Mention("event", text, key, posts, evidence=("question-shape",)))

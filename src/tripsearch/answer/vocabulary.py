@@ -235,6 +235,7 @@ class Vocabulary:
     region_posts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     post_by_path: dict[str, PostMeta] = field(default_factory=dict)
     heading_text: str = ""  # every talk heading, squashed, one a line: is a phrase written in some heading?
+    event_words: set[str] = field(default_factory=set)  # the words of every event name, case-folded
 
     @classmethod
     def build(cls, metadata: IndexMetadata) -> Vocabulary:
@@ -249,6 +250,7 @@ class Vocabulary:
             # Every post whose title or tags carry the name, not only those where the evidence was seen.
             vocab.events[key] = EventName(key, frozenset(forms), frozenset(vocab.phrases[key]), frozenset(evidence))
         vocab._add_acronyms()
+        vocab.event_words = {t.key for e in vocab.events.values() for f in e.forms for t in tokens(f)}
         vocab._add_speakers(metadata.sessions)
         return vocab
 
