@@ -173,13 +173,14 @@ class Index:
         return scores
 
     def unknown_words(self, words: list[str]) -> list[str]:
-        """The words that no passage of the index contains (after the keyword index's stemming)."""
+        """The words that no passage of the index contains (after the keyword index's stemming). A word is any
+        ``query_terms`` term: ``C++`` is unknown where only plain C occurs; a CJK bigram is found inside text."""
         from tripsearch.store.database import fts_query
 
         unknown = []
         with self._sql_lock:
             for word in dict.fromkeys(words):
-                query = fts_query([word.lower()])
+                query = fts_query([word])
                 if (
                     query
                     and not self._con.execute(
