@@ -190,20 +190,22 @@ def cjk_index(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "query, post, heading_part",
+    "query, post",
     [
-        ("告警", "qcon-beijing.md", "可观测性"),
-        ("值班工程师", "qcon-beijing.md", "可观测性"),
-        ("eBPF", "qcon-beijing.md", "eBPF"),
-        ("iptables", "qcon-beijing.md", "eBPF"),
-        ("灰度发布", "qcon-beijing.md", "服务网格"),
-        ("Steep", "rubykaigi-ja.md", "型チェック"),
-        ("しりとり", "rubykaigi-ja.md", "型チェック"),
+        ("告警", "qcon-beijing.md"),
+        ("值班工程师", "qcon-beijing.md"),
+        ("eBPF", "qcon-beijing.md"),
+        ("iptables", "qcon-beijing.md"),
+        ("灰度发布", "qcon-beijing.md"),
+        ("Steep", "rubykaigi-ja.md"),
+        ("しりとり", "rubykaigi-ja.md"),
+        ("段階的", "rubykaigi-ja.md"),
     ],
 )
-def test_c09_keyword_search_finds_cjk_words_and_glued_latin(cjk_index, query, post, heading_part):
+def test_c09_keyword_search_finds_cjk_words_and_glued_latin(cjk_index, query, post):
     hits = cjk_index.search(query, k=3, mode="keyword")
-    assert hits and hits[0].path == post and heading_part in " ".join(hits[0].heading_path), (query, hits[:1])
+    assert hits and hits[0].path == post and query in hits[0].text, (query, hits[:1])
+    assert all(query in h.text for h in hits)  # nothing that merely shares a character
 
 
 def test_c09_cjk_question_is_not_unknown_words(cjk_index):
@@ -222,11 +224,12 @@ def test_c15_quoted_identifier_ranks_its_row_first(tmp_path):
         pytest.skip(f"{posts}: field case not here")
     idx = Index.build(posts, tmp_path / "index")
     try:
+        rows = [p.text for p in idx.passages]
+        assert sum("service-47 " in t for t in rows) == 1 and sum("service" in t for t in rows) > 1
         for query in ('"service-47"', "service-47"):
             hits = idx.search(query, k=3, mode="keyword")
-            assert hits and "| service-47 |" in hits[0].text, query
-            if len(hits) > 1:  # the other windows hold service-4, service-470…: not the row
-                assert "service-47 " not in hits[1].text and "service-47|" not in hits[1].text
+            assert hits and "service-47 " in hits[0].text, query
+            assert all("service-47 " not in h.text for h in hits[1:])
     finally:
         idx.close()
 
