@@ -56,6 +56,7 @@ def test_symbol_bearing_terms_stay_apart_from_their_plain_words():
     assert node[:3] == ["node", "js", "runtime"] and len(node) == 4
     assert tokens("service-47")[:2] == ["service", "47"] and tokens("service-47")[2] != tokens("service-470")[2]
     assert tokens("plain english words, nothing else.") == ["plain", "english", "words", "nothing", "else"]
+    assert tokens("a multi-account, built-in setup") == ["a", "multi", "account", "built", "in", "setup"]
     assert words("Is C++ faster than C# on x86_64 with v1.28?") == [
         "Is", "C++", "faster", "than", "C#", "on", "x86_64", "with", "v1.28",
     ]  # fmt: skip
@@ -67,6 +68,7 @@ def test_query_terms_phrases_bigrams_and_symbols():
     assert query_terms("用eBPF替换") == ["ebpf", "替换"]  # a lone CJK character is dropped like a lone letter
     assert query_terms('an unpaired " quote') == ["unpaired", "quote"]
     assert query_terms("C") == ["c"]  # nothing else to search for: the letter itself
+    assert query_terms("node.js multi-account") == ["node.js", "node", "js", "multi", "account"]
 
 
 def test_fts_queries_quote_every_token():
@@ -102,6 +104,7 @@ def test_answer_terms_agree_with_the_index():
     assert named_terms("Did anyone compare C++ with Rust?") == ["C++", "Rust"]
     assert named_terms("告警数量减少了多少？") == []  # CJK runs have no case: never taken for names
     assert "eBPF" in named_terms("我们在KubeCon上听的eBPF演讲")
+    assert named_terms("How does the in-browser CouchDB-style database sync?") == ["CouchDB"]
     terms = QuestionTerms("告警数量减少了多少？")
     assert terms.coverage(term_set("告警数量减少了百分之六十")) >= 0.5
     cpp = QuestionTerms("C++ templates")
