@@ -158,6 +158,7 @@ def test_fts_finds_symbol_terms_apart(tiny_db):
 
 def test_fts_quoted_phrase_is_a_phrase(tiny_db):
     assert _found(tiny_db, '"tail sampling"') == [5]
+    assert _found(tiny_db, '"node.js and"') == [9] and _found(tiny_db, '"node.js pool"') == []
     assert set(_found(tiny_db, "tail sampling")[:2]) == {4, 5}  # unquoted: either word, as before
 
 

@@ -40,7 +40,6 @@ _ALNUM = r"[^\W_]"
 # (C++, C#, F#). Only ever applied to text without CJK characters (see _split_scripts).
 _COMPOUND = re.compile(rf"(?<!\w)((?:(?<![\w.])\.)?)({_ALNUM}+(?:[._\-/]{_ALNUM}+)*)(\+\+|#)?(?![\w+#])")
 _TOKEN = re.compile(_ALNUM + "+")
-_SYNTHETIC = re.compile(r"zz(?:[0-9a-f]{2})+zz")
 
 
 def synthetic(term: str) -> str:
@@ -132,11 +131,14 @@ def is_symbolic(word: str) -> bool:
 def term_expression(term: str) -> str | None:
     """An FTS5 expression matching ``term`` (a word, a symbol-bearing term, a CJK run or a phrase).
 
-    The term's tokens in order form one quoted phrase; its synthetic tokens are OR-ed with it (``node.js``:
-    the exact identifier, or the words ``node js`` side by side). A lone CJK character is a prefix query, as it
-    is indexed only inside bigrams. Every token is letters and digits only and is quoted: never FTS5 syntax.
+    The term's tokens in order form one quoted phrase; the synthetic token of a single identifier is OR-ed
+    with it (``node.js``: the exact identifier, or the words ``node js`` side by side; not inside a longer
+    phrase, which must match word by word). A lone CJK character is a prefix query, as it is indexed only
+    inside bigrams. Every token is letters and digits only and is quoted: never FTS5 syntax.
     """
     body, tail = index_text(term)
+    if len(term.split()) > 1:
+        tail = []
     phrase = [t.lower() for t in _TOKEN.findall(body)]
     alternatives = []
     if phrase:
@@ -147,15 +149,15 @@ def term_expression(term: str) -> str | None:
 
 
 def parts(term: str) -> list[str]:
-    """The plain words of a term with inner punctuation (``multi-account`` → multi, account; ``v1.28`` → v1, 28);
-    empty for any other term, ``C++`` and ``.NET`` included: their plain word is another term."""
+    """The plain words of an identifier (``node.js`` → node, js; ``v1.28`` → v1, 28); empty for any other term,
+    ``C++`` and ``.NET`` included: their plain word is another term."""
     body, tail = index_text(term)
     return [t.lower() for t in _TOKEN.findall(body)] if tail else []
 
 
 def coverage_keys(term: str) -> list[str]:
     """The tokens by which the answer stage checks that a sentence covers ``term``: the words of a phrase or of
-    ``multi-account`` (as before: coverage is a soft measure), the one token of ``C++``, the bigrams of a CJK run.
+    ``node.js`` (coverage is a soft measure), the one token of ``C++``, the bigrams of a CJK run.
     Single letters (the parts of ``I/O``) say nothing about a sentence and are left out, as in ``query_terms``."""
     found = [t.lower() for t in _TOKEN.findall(index_text(term)[0])]
     return [t for t in found if len(t) > 1 or t.isdigit() or is_cjk(t)]
@@ -169,7 +171,3 @@ def split_quoted(question: str) -> tuple[list[str], str]:
     question = nfc(question)
     phrases = [next(g for g in m.groups() if g is not None).strip() for m in _QUOTED.finditer(question)]
     return [p for p in phrases if p], _QUOTED.sub(" ", question)
-
-
-def is_synthetic(token: str) -> bool:
-    return _SYNTHETIC.fullmatch(token) is not None
