@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tripsearch.search.keyword import STOPWORDS as STOPWORD_SET
 from tripsearch.search.keyword import query_terms
 from tripsearch.search.terms import coverage_keys, is_cjk, is_symbolic, tokens, words
@@ -15,9 +17,10 @@ def _stem(word: str) -> str:
     return word
 
 
-def term_set(text: str) -> set[str]:
+@lru_cache(maxsize=65536)  # the same sentences come back question after question (app, eval)
+def term_set(text: str) -> frozenset[str]:
     """The text's tokens as the keyword index sees them (CJK bigrams, symbol-bearing terms whole), folded."""
-    return {_stem(w) for w in tokens(text)}
+    return frozenset(_stem(w) for w in tokens(text))
 
 
 class QuestionTerms:
@@ -27,7 +30,7 @@ class QuestionTerms:
         keys = [key for term in query_terms(question) for key in coverage_keys(term)]
         self.terms = [_stem(t) for t in dict.fromkeys(keys)]
 
-    def coverage(self, text_terms: set[str]) -> float:
+    def coverage(self, text_terms: frozenset[str] | set[str]) -> float:
         """Share of the question's content words found in ``text_terms``."""
         if not self.terms:
             return 0.0

@@ -40,6 +40,8 @@ _ALNUM = r"[^\W_]"
 # (C++, C#, F#). Only ever applied to text without CJK characters (see _split_scripts).
 _COMPOUND = re.compile(rf"(?<!\w)((?:(?<![\w.])\.)?)({_ALNUM}+(?:[._\-/]{_ALNUM}+)*)(\+\+|#)?(?![\w+#])")
 _TOKEN = re.compile(_ALNUM + "+")
+# Cheap test for a piece of text that may hold such a term at all: most sentences do not (answer-stage speed).
+_MAYBE_COMPOUND = re.compile(r"[._\-/][^\W_]|\+\+|#")
 
 
 def synthetic(term: str) -> str:
@@ -90,7 +92,7 @@ def index_text(text: str) -> tuple[str, list[str]]:
                 tail.append(synthetic(body))
             return m.group()
 
-        out.append(_COMPOUND.sub(rewrite, piece))
+        out.append(_COMPOUND.sub(rewrite, piece) if _MAYBE_COMPOUND.search(piece) else piece)
     return "".join(out), tail
 
 
@@ -102,7 +104,7 @@ def fts_text(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The tokens of ``text`` as the keyword index sees them (lower-cased; not stemmed)."""
-    return [t.lower() for t in _TOKEN.findall(fts_text(text))]
+    return _TOKEN.findall(fts_text(text).lower())
 
 
 def words(text: str) -> list[str]:
