@@ -220,6 +220,11 @@ def test_c09_cjk_question_is_not_unknown_words(cjk_index):
     assert cjk_index.unknown_words(["C++"]) == ["C++"]
 
 
+def test_c09_ask_answers_a_chinese_question(cjk_index):
+    answer = cjk_index.ask("告警数量减少了多少？")
+    assert not answer.abstained and "百分之六十" in answer.sentences[0].text, (answer.reason, answer.confidence)
+
+
 def test_c15_quoted_identifier_ranks_its_row_first(tmp_path):
     from tripsearch import Index
 
