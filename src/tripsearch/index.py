@@ -175,7 +175,7 @@ class Index:
     def unknown_words(self, words: list[str]) -> list[str]:
         """The words that no passage of the index contains (after the keyword index's stemming). A word is any
         ``query_terms`` term: ``C++`` is unknown where only plain C occurs; a CJK bigram is found inside text;
-        ``CouchDB-style`` is known when the reports have it, or have each of its parts somewhere."""
+        an identifier (``ASP.NET``, ``v1.28``) is known when the reports have it, or each of its parts."""
         from tripsearch.search.terms import parts
         from tripsearch.store.database import fts_query
 
