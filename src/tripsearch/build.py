@@ -24,8 +24,10 @@ from tripsearch.records import Passage, PostWarning, SkippedFile
 from tripsearch.store import generations as gen
 from tripsearch.store.database import (
     DB_FILE,
+    FTS_VERSION,
     FileState,
     StoredPost,
+    fts_version,
     load_passages,
     load_posts,
     load_skipped,
@@ -89,6 +91,7 @@ class _Previous:
     vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)
     sentence_vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)  # (n sentences, dim)
     skipped: list[SkippedFile] = field(default_factory=list)
+    fts_version: int = FTS_VERSION  # of its keyword index: another one means the database is written afresh
 
 
 def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previous:
@@ -125,11 +128,12 @@ def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previo
         posts = load_posts(con)
         passages = load_passages(con, posts)
         skipped = load_skipped(con)
+        keyword_version = fts_version(con)
     finally:
         con.close()
     vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
     sentence_vectors = all_vectors(read_vectors(live / SENTENCES_FILE, manifest.dim))
-    previous = _Previous(manifest, posts, {}, {}, {}, skipped)
+    previous = _Previous(manifest, posts, {}, {}, {}, skipped, keyword_version)
     first = 0
     for row, passage in enumerate(passages):
         previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
@@ -162,7 +166,8 @@ def update_index(
         stored: list[StoredPost] = []
         passages: list[Passage] = []
         seen: set[str] = set()
-        changed_anything = previous.manifest is None or not same_chunker
+        # A keyword index of another FTS_VERSION is rewritten from the stored passages; their vectors are reused.
+        changed_anything = previous.manifest is None or not same_chunker or previous.fts_version != FTS_VERSION
         for path in post_files(posts_dir):
             rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
             seen.add(rel)

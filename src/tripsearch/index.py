@@ -173,21 +173,23 @@ class Index:
         return scores
 
     def unknown_words(self, words: list[str]) -> list[str]:
-        """The words that no passage of the index contains (after the keyword index's stemming)."""
+        """The words that no passage of the index contains (after the keyword index's stemming). A word is any
+        ``query_terms`` term: ``C++`` is unknown where only plain C occurs; a CJK bigram is found inside text;
+        an identifier (``ASP.NET``, ``v1.28``) is known when the reports have it, or each of its parts."""
+        from tripsearch.search.terms import parts
         from tripsearch.store.database import fts_query
 
-        unknown = []
+        def found(word: str) -> bool:
+            query = fts_query([word])
+            sql = "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1"
+            return query is None or self._con.execute(sql, (query,)).fetchone() is not None
+
         with self._sql_lock:
-            for word in dict.fromkeys(words):
-                query = fts_query([word.lower()])
-                if (
-                    query
-                    and not self._con.execute(
-                        "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (query,)
-                    ).fetchone()
-                ):
-                    unknown.append(word)
-        return unknown
+            return [
+                word
+                for word in dict.fromkeys(words)
+                if not found(word) and not (parts(word) and all(found(p) for p in parts(word)))
+            ]
 
     def search(
         self,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 
 from tripsearch.search.keyword import STOPWORDS as STOPWORD_SET
 from tripsearch.search.keyword import query_terms
+from tripsearch.search.terms import coverage_keys, is_cjk, is_symbolic, tokens, words
 
 
 def _stem(word: str) -> str:
@@ -16,17 +17,20 @@ def _stem(word: str) -> str:
     return word
 
 
-def term_set(text: str) -> set[str]:
-    return {_stem(w) for w in re.findall(r"\w+", text.lower())}
+@lru_cache(maxsize=65536)  # the same sentences come back question after question (app, eval)
+def term_set(text: str) -> frozenset[str]:
+    """The text's tokens as the keyword index sees them (CJK bigrams, symbol-bearing terms whole), folded."""
+    return frozenset(_stem(w) for w in tokens(text))
 
 
 class QuestionTerms:
     """The question's content words, folded, for coverage checks against many sentences."""
 
     def __init__(self, question: str):
-        self.terms = [_stem(t) for t in dict.fromkeys(query_terms(question))]
+        keys = [key for term in query_terms(question) for key in coverage_keys(term)]
+        self.terms = [_stem(t) for t in dict.fromkeys(keys)]
 
-    def coverage(self, text_terms: set[str]) -> float:
+    def coverage(self, text_terms: frozenset[str] | set[str]) -> float:
         """Share of the question's content words found in ``text_terms``."""
         if not self.terms:
             return 0.0
@@ -36,12 +40,17 @@ class QuestionTerms:
 def named_terms(question: str) -> list[str]:
     """Words of the question that look like names of things: Strimzi, PyScript, EKS, k8s, Graviton3.
 
-    Mixed case, inner capitals, digits, or a capital not at the start of the question. A question that
-    names a thing the reports never mention is one they cannot answer, however close the prose is.
+    Mixed case, inner capitals, digits, or a capital not at the start of the question; or a term the index
+    keeps apart from its plain word (``C++``, ``C#``, ``.NET``). A question that names a thing the reports
+    never mention is one they cannot answer, however close the prose is. CJK runs are not names: their case
+    says nothing, and their bigrams are checked one by one as content words.
     """
     names = []
-    for i, word in enumerate(re.findall(r"\w+", question)):
-        if len(word) < 2 or word.lower() in STOPWORD_SET:
+    for i, word in enumerate(words(question)):
+        if len(word) < 2 or word.lower() in STOPWORD_SET or is_cjk(word):
+            continue
+        if is_symbolic(word) and (word[0] == "." or word[-1] in "+#"):
+            names.append(word)
             continue
         inner_capital = any(c.isupper() for c in word[1:])
         has_digit = any(c.isdigit() for c in word) and any(c.isalpha() for c in word)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tripsearch.records import Passage
+from tripsearch.unicode import nfc
 
 
 def _date(value: dt.date | str | None) -> dt.date | None:
@@ -20,7 +21,8 @@ def _date(value: dt.date | str | None) -> dt.date | None:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "-", text.strip().lower().lstrip("#@"))
+    """A name or tag folded for comparison: NFC, case-folded (Straße = STRASSE), spaces as hyphens, no #/@."""
+    return re.sub(r"\s+", "-", nfc(nfc(text).strip().casefold()).lstrip("#@"))
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,13 @@ class Filters:
         meta = passage.post
         if self.author and not any(_norm(self.author) in _norm(a) for a in meta.authors):
             return False
-        if self.tag and _norm(self.tag) not in meta.tags:
+        if self.tag and _norm(self.tag) not in {_norm(t) for t in meta.tags}:
             return False
         if self.since and (meta.date is None or meta.date < self.since):
             return False
         if self.until and (meta.date is None or meta.date > self.until):
             return False
-        if self.post and not (meta.path == self.post or self.post in meta.path):
+        if self.post and not (nfc(meta.path) == nfc(self.post) or nfc(self.post) in nfc(meta.path)):
             return False
         return True
 

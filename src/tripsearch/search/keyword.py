@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 
+from tripsearch.search.terms import bigrams, is_cjk, parts, split_quoted, words
 from tripsearch.store.database import fts_query, keyword_search
 
 # Words that carry no topic. BM25's IDF already discounts them; dropping them keeps the OR query short.
@@ -24,9 +24,20 @@ WEIGHTS = (2.0, 2.0, 1.0)  # "at KubeCon 2019": the post column names the confer
 
 
 def query_terms(question: str) -> list[str]:
-    words = re.findall(r"\w+", question.lower())
-    terms = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return terms or words
+    """The question's search terms: each quoted phrase whole ("tail sampling"), then its other content words
+    lower-cased, symbol-bearing terms kept whole (``c++``, ``node.js``, ``service-47``) and CJK runs as their
+    overlapping bigrams (``告警``, ``警数``, ``数量``). NFC throughout. ``fts_query`` turns them into FTS5.
+
+    An unquoted identifier is followed by its parts (``node.js``, node, js): text may write ``Node JS``, and
+    dropping the parts cost recall on our dev questions; the whole term still ranks exact matches first.
+    Quote it to ask for it exactly. Hyphenated words (``multi-account``) are just their words, as before.
+    """
+    phrases, rest = split_quoted(question)
+    found = []
+    for word in words(rest):
+        found.extend(bigrams(word) if is_cjk(word) else [word.lower(), *parts(word)])
+    content = [w for w in found if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return phrases + (content or ([] if phrases else found))
 
 
 def keyword_rows(con: sqlite3.Connection, question: str, limit: int) -> list[tuple[int, float]]:

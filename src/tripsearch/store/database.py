@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from tripsearch.records import Passage, PostMeta, SkippedFile
+from tripsearch.search.terms import fts_text, term_expression
 
 DB_FILE = "passages.sqlite"
+# What the FTS rows hold (search/terms.py), kept in the file's PRAGMA user_version. A build that finds another
+# value rewrites the database from the stored passages (no re-embedding). 0: raw text (before CJK bigrams and
+# symbol-bearing terms); 1: terms.fts_text.
+FTS_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE posts(
@@ -32,7 +36,8 @@ CREATE TABLE passages(
 CREATE INDEX passages_post ON passages(post_path);
 CREATE TABLE skipped(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 -- What the post is (title, year, tags, description), the talk's heading path, and the text, as separate
--- columns so BM25 can weigh a match in a talk title apart from one in the prose.
+-- columns so BM25 can weigh a match in a talk title apart from one in the prose. Each holds terms.fts_text of
+-- its text (CJK bigrams, synthetic tokens for C++/node.js), not the text itself.
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     post, heading, text, content='', tokenize='porter unicode61 remove_diacritics 2'
 );
@@ -106,8 +111,12 @@ def write_database(
         )
         con.executemany(
             "INSERT INTO passages_fts(rowid, post, heading, text) VALUES (?,?,?,?)",
-            [(row, _post_terms(p.post), " ".join(p.heading_path), p.text) for row, p in enumerate(passages)],
+            [
+                (row, fts_text(_post_terms(p.post)), fts_text(" ".join(p.heading_path)), fts_text(p.text))
+                for row, p in enumerate(passages)
+            ],
         )
+        con.execute(f"PRAGMA user_version = {FTS_VERSION}")
         con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
         con.commit()
     finally:
@@ -117,6 +126,11 @@ def write_database(
 def _post_terms(meta: PostMeta) -> str:
     year = str(meta.date.year) if meta.date else ""
     return " ".join([meta.title, year, " ".join(meta.tags), meta.description])
+
+
+def fts_version(con: sqlite3.Connection) -> int:
+    """What the FTS rows of this database hold (``FTS_VERSION`` of the code that wrote it)."""
+    return int(con.execute("PRAGMA user_version").fetchone()[0])
 
 
 def open_database(path: Path) -> sqlite3.Connection:
@@ -182,9 +196,10 @@ def load_skipped(con: sqlite3.Connection) -> list[SkippedFile]:
 
 
 def fts_query(terms: list[str]) -> str | None:
-    """An FTS5 query that matches any of the terms; each is quoted, so no user text is FTS syntax."""
-    quoted = [f'"{t}"' for t in dict.fromkeys(terms) if re.fullmatch(r"\w+", t)]
-    return " OR ".join(quoted) if quoted else None
+    """An FTS5 query that matches any of the terms (words, symbol-bearing terms, CJK bigrams, phrases); every
+    token is quoted by ``terms.term_expression``, so no user text is FTS syntax. None when nothing is searchable."""
+    expressions = [e for e in map(term_expression, dict.fromkeys(terms)) if e]
+    return " OR ".join(dict.fromkeys(expressions)) if expressions else None
 
 
 def keyword_search(
