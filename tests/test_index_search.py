@@ -154,4 +154,5 @@ def test_cli_errors_are_clear(tmp_path):
     out = subprocess.run(
         [PY, "-m", "tripsearch", "query", "x", "--index", str(tmp_path)], capture_output=True, text=True
     )
-    assert out.returncode == 2 and "no index here yet" in out.stderr and "Traceback" not in out.stderr
+    # exit 3: an index problem (tripsearch.errors.IndexProblem.exit_code); test_cli_errors.py covers every command
+    assert out.returncode == 3 and "no index here yet" in out.stderr and "Traceback" not in out.stderr
