@@ -83,6 +83,7 @@ class Block:
     text: str
     marks: tuple[tuple[int, int], ...]  # (char offset in text, 1-based file line), offsets ascending
     level: int = 0  # headings: 1–6, or PSEUDO_LEVEL for a bold line standing as a heading
+    header_rows: int = 0  # tables: how many leading rows (lines of ``text``) are the header, not data
 
     @property
     def start_line(self) -> int:
@@ -304,10 +305,12 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
                         )
             elif name == "table":
                 flush()
-                rows = [" | ".join(_html_text(c) for c in tr.find_all(["td", "th"])) for tr in child.find_all("tr")]
-                rows = [r for r in rows if r.strip(" |")]
+                trs = [tr for tr in child.find_all("tr") if _html_text(tr)]
+                rows = [" | ".join(_html_text(c) for c in tr.find_all(["td", "th"])) for tr in trs]
+                # A first row of <th> cells only is the header row (HTML has no other sure sign of one).
+                header = int(bool(trs) and not trs[0].find("td") and bool(trs[0].find("th")))
                 if rows:
-                    blocks.append(Block("table", "\n".join(rows), ((0, line_of(child)),)))
+                    blocks.append(Block("table", "\n".join(rows), ((0, line_of(child)),), header_rows=header))
             elif name == "pre":
                 flush()
                 code = child.get_text().strip("\n")
@@ -331,10 +334,12 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
 
 def _table_block(tokens, start: int, first_line: int) -> tuple[Block | None, int]:
     rows, marks, row, i = [], [], [], start
-    offset = 0
+    offset, header, in_head = 0, 0, False
     while tokens[i].type != "table_close":
         token = tokens[i]
-        if token.type == "tr_open":
+        if token.type in ("thead_open", "thead_close"):
+            in_head = token.type == "thead_open"  # a GFM table's first row is always its header
+        elif token.type == "tr_open":
             row, row_line = [], first_line + token.map[0] if token.map else first_line
         elif token.type == "inline":
             row.append(_inline(token.children, first_line)[0])
@@ -342,9 +347,10 @@ def _table_block(tokens, start: int, first_line: int) -> tuple[Block | None, int
             text = " | ".join(row)
             marks.append((offset, row_line))
             rows.append(text)
+            header += in_head
             offset += len(text) + 1
         i += 1
-    block = Block("table", "\n".join(rows), tuple(marks)) if rows else None
+    block = Block("table", "\n".join(rows), tuple(marks), header_rows=header) if rows else None
     return block, i
 
 
