@@ -58,10 +58,12 @@ def split_post(post: Post) -> list[Passage]:
     titles = count_tokens([s.session_title for s in sections])
     units: list[list[Unit]] = []
     first = 0
+    # The most one unit (a sentence, a row) may hold: a window's room left by the longest context line in
+    # the post (sections grouped together share a window), less the overlap sentence it may open with.
+    budget = max(MODEL_MAX_TOKENS - SPECIAL_TOKENS - max(contexts, default=0), MIN_BUDGET)
+    limit = max(budget - OVERLAP_TOKENS, MIN_BUDGET // 2)
     for n, section in enumerate(sections):
-        budget = max(MODEL_MAX_TOKENS - SPECIAL_TOKENS - contexts[n], MIN_BUDGET)
         count = len(section.blocks)
-        limit = max(budget - OVERLAP_TOKENS, MIN_BUDGET // 2)
         units.append(section_units(section.blocks, maps[first : first + count], post.meta.language, n, first, limit))
         first += count
     sizes = [titles[n] + sum(u.tokens for u in us) for n, us in enumerate(units)]

@@ -147,7 +147,7 @@ def _separator(prev: Unit, unit: Unit) -> str:
     return "\n\n"
 
 
-def _window(units: list[Unit], main_of_group: int, heading_lines: dict[int, int]) -> Window:
+def _window(units: list[Unit], main_of_group: int, heading_lines: dict[int, int], titled: set[int]) -> Window:
     """Join units into a window; ``heading_lines`` gives the first line of parts whose start is in it."""
     out: list[str] = []
     length = 0
@@ -173,7 +173,7 @@ def _window(units: list[Unit], main_of_group: int, heading_lines: dict[int, int]
     order = sorted(part_lines)
     local = {part: n for n, part in enumerate(order)}
     sentences = tuple(SentenceSpan(a, b, first, last, local[p]) for a, b, first, last, p in spans)
-    main = main_of_group if main_of_group in part_tokens else main_part(order, part_tokens)
+    main = main_of_group if main_of_group in part_tokens else main_part(order, part_tokens, titled)
     return Window(
         text="".join(out),
         start_line=min(lines[0] for lines in part_lines.values()),
@@ -199,12 +199,14 @@ def windows(units: list[Unit], budget: int, main_of_group: int, heading_lines: d
 
     ``budget`` is what the encoder's window leaves after the specials and the context line. Windows
     aim at ``TARGET_TOKENS`` of input, evened out over the group, and never leave a tail too small to
-    stand alone. ``heading_lines``: the heading line of each part, for the window that holds its start.
+    stand alone. ``heading_lines``: the heading line of each part that has a heading (a part without one
+    is text before the first talk), for the window that holds its start.
     """
+    titled = set(heading_lines)
     heading_lines = dict(heading_lines)  # claimed part by part as windows are made
     total = sum(u.tokens for u in units)
     if total <= budget:
-        return [_window(units, main_of_group, heading_lines)]
+        return [_window(units, main_of_group, heading_lines, titled)]
     target_size = max(min(TARGET_TOKENS - (MODEL_MAX_TOKENS - budget), budget), budget // 2)
     target = total / math.ceil(total / target_size)
     remaining = total
@@ -220,7 +222,7 @@ def windows(units: list[Unit], budget: int, main_of_group: int, heading_lines: d
         tail_fits = size + remaining <= budget and remaining < 0.5 * target
         fresh = size - sum(u.tokens for u in current if u.overlap or u.repeated)
         if current and fresh > 0 and (full or (good_place and not tail_fits)):
-            out.append(_window(current, main_of_group, _starts_in(current, heading_lines)))
+            out.append(_window(current, main_of_group, _starts_in(current, heading_lines), titled))
             current = _overlap(current) if unit.kind != "heading" else []
             header = headers.get(unit.block)
             if unit.kind == "table" and header is not None:  # every window of a table opens with its header
@@ -232,7 +234,7 @@ def windows(units: list[Unit], budget: int, main_of_group: int, heading_lines: d
         current.append(unit)
         remaining -= unit.tokens
     if current:
-        out.append(_window(current, main_of_group, _starts_in(current, heading_lines)))
+        out.append(_window(current, main_of_group, _starts_in(current, heading_lines), titled))
     return out
 
 
