@@ -280,6 +280,9 @@ def test_c15_every_window_of_a_long_table_keeps_its_header_which_is_never_a_sent
     rows = set()
     for p in passages:
         table_lines = [line for line in p.text.split("\n") if " | " in line]
+        if not table_lines:  # the paragraph after the table
+            assert p is passages[-1] and p.text.startswith("He said")
+            continue
         assert table_lines[0] == TABLE_HEADER
         assert table_lines.count(TABLE_HEADER) == 1
         spans = [p.text[s.start : s.end] for s in p.sentences]

@@ -19,6 +19,13 @@ from tripsearch.passages.clean import PSEUDO_LEVEL, Block
 # so 30 words ~ 40 tokens. The heading now counts too: a section stands as a passage with its title, and a
 # talk whose title and sentence say something (one dense CJK sentence is ~40 tokens) is not a scrap.
 MIN_SECTION_TOKENS = 40
+# A parent heading ("## Sessions", "## Day one") with a short intro over its own sub-sections joins its
+# first child below twice that: nothing is mislabelled (the child's heading path names the parent, and each
+# sentence keeps its own part), and such an intro (a list of session codes, a line on the venue) is context
+# for the talks under it. Tokens overcount such lists (“CON5107:” is 4 tokens, 1 word): under the old
+# 30-word rule these intros joined their first talk, and a 20-word list of session codes standing alone
+# outranked the talk it introduced.
+MIN_PARENT_TOKENS = 2 * MIN_SECTION_TOKENS
 
 
 @dataclass
@@ -91,18 +98,19 @@ def group_sections(sections: list[Section], tokens: list[int]) -> list[list[int]
 
     ``tokens[i]`` is the size of section i: its heading and its text. A section under
     ``MIN_SECTION_TOKENS`` ("a line or two") joins a neighbour: the next one when it is a parent heading
-    ("## Day one"), a headingless intro, or the post's first section; else the one before. Grouping only
+    ("## Day one", below ``MIN_PARENT_TOKENS``), a headingless intro, or the post's first section; else
+    the one before. Grouping only
     decides what is embedded together: every sentence still knows its own section (see ``windows``).
     """
     groups: list[list[int]] = []
     carry: list[int] = []  # a parent heading or intro waiting to join the section after it
     for i, section in enumerate(sections):
         group, carry = [*carry, i], []
-        if sum(tokens[j] for j in group) >= MIN_SECTION_TOKENS:
-            groups.append(group)
-            continue
         following = sections[i + 1].heading_path if i + 1 < len(sections) else ()
         parent = bool(section.heading_path) and following[: len(section.heading_path)] == section.heading_path
+        if sum(tokens[j] for j in group) >= (MIN_PARENT_TOKENS if parent else MIN_SECTION_TOKENS):
+            groups.append(group)
+            continue
         if not section.blocks or section.heading_line is None or parent or not groups:
             carry = group
         else:
