@@ -306,11 +306,12 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
             elif name == "table":
                 flush()
                 trs = [tr for tr in child.find_all("tr") if _html_text(tr)]
-                rows = [" | ".join(_html_text(c) for c in tr.find_all(["td", "th"])) for tr in trs]
+                rows = [[_html_text(c) for c in tr.find_all(["td", "th"])] for tr in trs]
                 # A first row of <th> cells only is the header row (HTML has no other sure sign of one).
                 header = int(bool(trs) and not trs[0].find("td") and bool(trs[0].find("th")))
                 if rows:
-                    blocks.append(Block("table", "\n".join(rows), ((0, line_of(child)),), header_rows=header))
+                    text = "\n".join(table_lines(rows, header))
+                    blocks.append(Block("table", text, ((0, line_of(child)),), header_rows=header))
             elif name == "pre":
                 flush()
                 code = child.get_text().strip("\n")
@@ -332,9 +333,28 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
     return blocks
 
 
+def table_lines(rows: list[list[str]], header_rows: int) -> list[str]:
+    """Table rows as lines of text, cells joined by " | ".
+
+    Below a header row, each cell is labelled with its column's name ("p99 latency: 429 ms"): a row is
+    read alone (in a window far from the header, as an answer sentence, by BM25 and the encoder) and must
+    still say what its values are.
+    """
+    names = rows[header_rows - 1] if header_rows else []
+    lines = []
+    for n, cells in enumerate(rows):
+        if n >= header_rows and names:
+            cells = [
+                f"{names[k]}: {cell}" if k < len(names) and names[k].strip() and cell.strip() else cell
+                for k, cell in enumerate(cells)
+            ]
+        lines.append(" | ".join(cells))
+    return lines
+
+
 def _table_block(tokens, start: int, first_line: int) -> tuple[Block | None, int]:
-    rows, marks, row, i = [], [], [], start
-    offset, header, in_head = 0, 0, False
+    rows, lines, row, i = [], [], [], start
+    header, in_head = 0, False
     while tokens[i].type != "table_close":
         token = tokens[i]
         if token.type in ("thead_open", "thead_close"):
@@ -344,14 +364,17 @@ def _table_block(tokens, start: int, first_line: int) -> tuple[Block | None, int
         elif token.type == "inline":
             row.append(_inline(token.children, first_line)[0])
         elif token.type == "tr_close" and any(c.strip() for c in row):
-            text = " | ".join(row)
-            marks.append((offset, row_line))
-            rows.append(text)
+            rows.append(row)
+            lines.append(row_line)
             header += in_head
-            offset += len(text) + 1
         i += 1
-    block = Block("table", "\n".join(rows), tuple(marks), header_rows=header) if rows else None
-    return block, i
+    if not rows:
+        return None, i
+    texts, marks, offset = table_lines(rows, header), [], 0
+    for text, line in zip(texts, lines):
+        marks.append((offset, line))
+        offset += len(text) + 1
+    return Block("table", "\n".join(texts), tuple(marks), header_rows=header), i
 
 
 def markdown_blocks(body: str, body_start_line: int) -> list[Block]:
