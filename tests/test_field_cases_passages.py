@@ -457,3 +457,19 @@ def test_c15_ask_answers_from_the_row_of_service_47(c15_index):
     top = answer.sentences[0]
     assert top.text == "Service: service-47 | p99 latency: 429 ms | Budget used: 67 % | Owner: team-v"
     assert top.citation.start_line == top.citation.end_line == 60
+
+
+def test_c20_ask_answers_with_the_whole_sentence(tmp_path):
+    from tripsearch import Index
+
+    posts = FIELD / "C20-dotted-names" / "posts"
+    if not posts.is_dir():
+        pytest.skip(f"the field cases are not here ({FIELD})")
+    answer = Index.build(posts, tmp_path / "index").ask(
+        "How fast is the cold start of the .NET service after native AOT?"
+    )
+    top = answer.sentences[0]
+    assert top.text == (
+        "Cold start of the .NET service fell from 1.9 seconds to 140 milliseconds, which let them scale to zero at night."
+    )
+    assert (top.citation.session_title, top.citation.start_line) == ("Native AOT in production - Jan Dvorak", 9)
