@@ -315,8 +315,9 @@ def check_passages(post, passages, data: bytes) -> None:
         assert 1 <= p.start_line <= p.end_line <= n_lines, (
             f"{post.path}: lines {p.start_line}-{p.end_line} of {n_lines}"
         )
-        assert p.content_hash == hashlib.sha1(p.embedding_text().encode()).hexdigest()
-        for start, end, first, last in p.sentences:
+        spans = json.dumps([[s.start, s.end] for s in p.sentences])  # sentence vectors are reused by the hash too
+        assert p.content_hash == hashlib.sha1(f"{p.embedding_text()}\0{spans}".encode()).hexdigest()
+        for start, end, first, last, _part in p.sentences:
             assert 0 <= start < end <= len(p.text), (post.path, start, end, len(p.text))
             assert p.start_line <= first <= last <= p.end_line, (post.path, first, last, p.start_line, p.end_line)
     again = split_post(post)  # deterministic: incremental builds depend on it

@@ -12,7 +12,7 @@ import click
 from tripsearch.errors import TripsearchError  # stdlib only: keeps start-up light
 
 
-def _passage_dict(p) -> dict:
+def _passage_dict(p, tokens: int) -> dict:
     return {
         "id": p.id,
         "ordinal": p.ordinal,
@@ -21,6 +21,7 @@ def _passage_dict(p) -> dict:
         "start_line": p.start_line,
         "end_line": p.end_line,
         "words": p.word_count,
+        "tokens": tokens,
         "text": p.text,
     }
 
@@ -65,6 +66,7 @@ def main() -> None:
 def chunks(path: Path, as_json: bool) -> None:
     """Show how a post, or every post in a folder, is split into passages."""
     from tripsearch.passages import split_post
+    from tripsearch.passages.tokens import MODEL_MAX_TOKENS, SPECIAL_TOKENS, count_tokens
     from tripsearch.posts import read_folder
     from tripsearch.posts.reader import ReadResult, UnreadablePost, read_post
 
@@ -80,6 +82,13 @@ def chunks(path: Path, as_json: bool) -> None:
             result.skipped.append(SkippedFile(path.name, str(exc)))
     posts = [(post, split_post(post)) for post in result.posts]
     words = [p.word_count for _, passages in posts for p in passages]
+    # What the encoder sees: title › headings + text, with [CLS] and [SEP]; over MODEL_MAX_TOKENS is cut off.
+    flat = count_tokens([p.embedding_text() for _, passages in posts for p in passages])
+    flat = [n + SPECIAL_TOKENS for n in flat]
+    tokens, at = {}, 0
+    for _, passages in posts:
+        for p in passages:
+            tokens[p.id], at = flat[at], at + 1
     summary = {
         "posts_read": len(result.posts),
         "posts_with_warnings": sum(1 for post in result.posts if post.warnings),
@@ -90,6 +99,12 @@ def chunks(path: Path, as_json: bool) -> None:
             "median": statistics.median(words) if words else 0,
             "max": max(words, default=0),
         },
+        "tokens_per_passage": {
+            "min": min(flat, default=0),
+            "median": statistics.median(flat) if flat else 0,
+            "max": max(flat, default=0),
+            f"over_{MODEL_MAX_TOKENS}": sum(n > MODEL_MAX_TOKENS for n in flat),
+        },
     }
     if as_json:
         out = {
@@ -98,7 +113,7 @@ def chunks(path: Path, as_json: bool) -> None:
                     "path": post.path,
                     "title": post.meta.title,
                     "warnings": list(post.warnings),
-                    "passages": [_passage_dict(p) for p in passages],
+                    "passages": [_passage_dict(p, tokens[p.id]) for p in passages],
                 }
                 for post, passages in posts
             ],
@@ -110,18 +125,21 @@ def chunks(path: Path, as_json: bool) -> None:
         click.secho(f"\n{post.path} — {post.meta.title} ({len(passages)} passages)", bold=True)
         for p in passages:
             where = " › ".join(p.heading_path) or "(no heading)"
-            click.secho(f"  [{p.ordinal}] {where}  lines {p.start_line}-{p.end_line}, {p.word_count} words", fg="cyan")
+            size = f"{p.word_count} words, {tokens[p.id]} tokens"
+            click.secho(f"  [{p.ordinal}] {where}  lines {p.start_line}-{p.end_line}, {size}", fg="cyan")
             for line in p.text.splitlines():
                 click.echo(f"      {line}")
     _print_warnings((post.path, message) for post in result.posts for message in post.warnings)
     for skipped in result.skipped:
         click.secho(f"skipped {skipped.path}: {skipped.reason}", fg="yellow", err=True)
     if path.is_dir():
-        w = summary["words_per_passage"]
+        w, t = summary["words_per_passage"], summary["tokens_per_passage"]
         click.echo(
             f"\n{summary['posts_read']} posts read ({summary['posts_with_warnings']} with warnings), "
             f"{len(result.skipped)} files skipped, {summary['passages']} passages; "
-            f"words per passage min {w['min']} / median {w['median']:g} / max {w['max']}"
+            f"words per passage min {w['min']} / median {w['median']:g} / max {w['max']}; "
+            f"tokens (model input) min {t['min']} / median {t['median']:g} / max {t['max']}, "
+            f"{t[f'over_{MODEL_MAX_TOKENS}']} over {MODEL_MAX_TOKENS}"
         )
 
 

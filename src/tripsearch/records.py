@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,29 @@ class SkippedFile:
     reason: str
 
 
+class SentenceSpan(NamedTuple):
+    """One prose sentence of a passage: a slice of its text, where it is in the file, and its section."""
+
+    start: int  # character offsets in ``Passage.text``
+    end: int
+    first_line: int  # 1-based file lines
+    last_line: int
+    part: int = 0  # index into ``Passage.parts``: the talk (section) the sentence sits in
+
+
+@dataclass(frozen=True)
+class PassagePart:
+    """A talk (section of the post) that a passage holds all or some of: short talks are embedded together."""
+
+    heading_path: tuple[str, ...]  # () for text before the first talk heading
+    start_line: int  # 1-based, inclusive: this part's lines within the passage
+    end_line: int
+
+    @property
+    def session_title(self) -> str:
+        return self.heading_path[-1] if self.heading_path else ""
+
+
 @dataclass(frozen=True)
 class PostWarning:
     """A post that was indexed, but with a field (or its front matter) unknown; ``message`` says which and why."""
@@ -63,15 +87,22 @@ class Passage:
 
     id: str  # stable: derived from post path and ordinal
     post: PostMeta
-    session_title: str
+    session_title: str  # the passage's main talk; each sentence's own talk is in ``parts``
     heading_path: tuple[str, ...]
     ordinal: int  # 0-based position within the post
     start_line: int  # 1-based, inclusive, in the original file
     end_line: int
     text: str  # cleaned, readable text shown to users
     content_hash: str  # changes whenever what we embed changes
-    # Each prose sentence: (start, end) character offsets in ``text``, and its first and last line in the file.
-    sentences: tuple[tuple[int, int, int, int], ...] = ()
+    sentences: tuple[SentenceSpan, ...] = ()  # the prose sentences (not headings, code or table headers)
+    parts: tuple[PassagePart, ...] = ()  # the talks in the passage, in order; () from an index of before parts
+
+    def part_of(self, sentence: int) -> PassagePart:
+        """The talk that sentence number ``sentence`` sits in (the passage's own, for an index of before parts)."""
+        part = self.sentences[sentence].part
+        if part < len(self.parts):
+            return self.parts[part]
+        return PassagePart(self.heading_path, self.start_line, self.end_line)
 
     @property
     def post_path(self) -> str:
@@ -114,12 +145,13 @@ class Citation:
     """Where an answer came from, precisely enough to open the file at the line."""
 
     post_title: str
-    session_title: str
+    session_title: str  # the talk the cited sentence sits in
     date: dt.date | None
     path: str
     start_line: int
     end_line: int
     url: str | None
+    heading_path: tuple[str, ...] = ()  # of that talk
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
-from tripsearch.records import Answer, AnswerSentence, Citation, Hit
+from tripsearch.records import Answer, AnswerSentence, Citation, Hit, Passage
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import zscore
 from tripsearch.search.keyword import query_terms
@@ -34,15 +34,33 @@ ABSTAIN_BELOW = 0.30
 UNKNOWN_NAME_FACTOR = 0.5  # a question naming something no report mentions: abstain, and say what
 
 
-def citation_for(hit: Hit, first_line: int | None = None, last_line: int | None = None) -> Citation:
+def citation_for(hit: Hit, passage: Passage | None = None, sentence: int | None = None) -> Citation:
+    """Where sentence number ``sentence`` of ``passage`` (the hit's) comes from: its own lines and its own talk.
+
+    Short talks are embedded together, so a passage can hold several; a sentence is cited to the one it
+    sits in (``Passage.parts``), never to the passage's main talk. Without a sentence: the whole hit.
+    """
+    if passage is None or sentence is None:
+        return Citation(
+            hit.post_title,
+            hit.session_title,
+            hit.date,
+            hit.path,
+            hit.start_line,
+            hit.end_line,
+            hit.url,
+            hit.heading_path,
+        )
+    span, part = passage.sentences[sentence], passage.part_of(sentence)
     return Citation(
         post_title=hit.post_title,
-        session_title=hit.session_title,
+        session_title=part.session_title,
         date=hit.date,
         path=hit.path,
-        start_line=first_line or hit.start_line,
-        end_line=last_line or hit.end_line,
+        start_line=span.first_line,
+        end_line=span.last_line,
         url=hit.url,
+        heading_path=part.heading_path,
     )
 
 
@@ -128,7 +146,7 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     confidence = confidence_of(top, top_index, sentence_sims[first : first + index.sentences.counts[row]], terms)
     sentences, marks = [], {}
     for c, i, score in chosen:
-        start, end, first_line, last_line = c.passage.sentences[i]
+        start, end = c.passage.sentences[i].start, c.passage.sentences[i].end
         sentences.append(
             AnswerSentence(
                 c.passage.text[start:end],
@@ -136,7 +154,7 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
                 start,
                 end,
                 score,
-                citation_for(c.hit, first_line, last_line),
+                citation_for(c.hit, c.passage, i),
             )
         )
         marks.setdefault(c.hit.passage_id, []).append((start, end))

@@ -83,6 +83,7 @@ class Block:
     text: str
     marks: tuple[tuple[int, int], ...]  # (char offset in text, 1-based file line), offsets ascending
     level: int = 0  # headings: 1–6, or PSEUDO_LEVEL for a bold line standing as a heading
+    header_rows: int = 0  # tables: how many leading rows (lines of ``text``) are the header, not data
 
     @property
     def start_line(self) -> int:
@@ -304,10 +305,13 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
                         )
             elif name == "table":
                 flush()
-                rows = [" | ".join(_html_text(c) for c in tr.find_all(["td", "th"])) for tr in child.find_all("tr")]
-                rows = [r for r in rows if r.strip(" |")]
+                trs = [tr for tr in child.find_all("tr") if _html_text(tr)]
+                rows = [[_html_text(c) for c in tr.find_all(["td", "th"])] for tr in trs]
+                # A first row of <th> cells only is the header row (HTML has no other sure sign of one).
+                header = int(bool(trs) and not trs[0].find("td") and bool(trs[0].find("th")))
                 if rows:
-                    blocks.append(Block("table", "\n".join(rows), ((0, line_of(child)),)))
+                    text = "\n".join(table_lines(rows, header))
+                    blocks.append(Block("table", text, ((0, line_of(child)),), header_rows=header))
             elif name == "pre":
                 flush()
                 code = child.get_text().strip("\n")
@@ -329,23 +333,48 @@ def _html_blocks(html: str, first_line: int) -> list[Block]:
     return blocks
 
 
+def table_lines(rows: list[list[str]], header_rows: int) -> list[str]:
+    """Table rows as lines of text, cells joined by " | ".
+
+    Below a header row, each cell is labelled with its column's name ("p99 latency: 429 ms"): a row is
+    read alone (in a window far from the header, as an answer sentence, by BM25 and the encoder) and must
+    still say what its values are.
+    """
+    names = rows[header_rows - 1] if header_rows else []
+    lines = []
+    for n, cells in enumerate(rows):
+        if n >= header_rows and names:
+            cells = [
+                f"{names[k]}: {cell}" if k < len(names) and names[k].strip() and cell.strip() else cell
+                for k, cell in enumerate(cells)
+            ]
+        lines.append(" | ".join(cells))
+    return lines
+
+
 def _table_block(tokens, start: int, first_line: int) -> tuple[Block | None, int]:
-    rows, marks, row, i = [], [], [], start
-    offset = 0
+    rows, lines, row, i = [], [], [], start
+    header, in_head = 0, False
     while tokens[i].type != "table_close":
         token = tokens[i]
-        if token.type == "tr_open":
+        if token.type in ("thead_open", "thead_close"):
+            in_head = token.type == "thead_open"  # a GFM table's first row is always its header
+        elif token.type == "tr_open":
             row, row_line = [], first_line + token.map[0] if token.map else first_line
         elif token.type == "inline":
             row.append(_inline(token.children, first_line)[0])
         elif token.type == "tr_close" and any(c.strip() for c in row):
-            text = " | ".join(row)
-            marks.append((offset, row_line))
-            rows.append(text)
-            offset += len(text) + 1
+            rows.append(row)
+            lines.append(row_line)
+            header += in_head
         i += 1
-    block = Block("table", "\n".join(rows), tuple(marks)) if rows else None
-    return block, i
+    if not rows:
+        return None, i
+    texts, marks, offset = table_lines(rows, header), [], 0
+    for text, line in zip(texts, lines):
+        marks.append((offset, line))
+        offset += len(text) + 1
+    return Block("table", "\n".join(texts), tuple(marks), header_rows=header), i
 
 
 def markdown_blocks(body: str, body_start_line: int) -> list[Block]:

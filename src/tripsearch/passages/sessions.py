@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 
 from tripsearch.passages.clean import PSEUDO_LEVEL, Block
 
-MIN_SECTION_WORDS = 30  # fewer words than this under a heading is "a line or two": merge it
+# A section smaller than this, heading and text together, is "a heading with a line under it": it is
+# embedded with a neighbour. It was 30 words of text; English prose in the real corpus runs 1.31-1.33
+# tokens per word (the model's tokenizer on its 8,506 paragraphs and items, and on those of 20-40 words),
+# so 30 words ~ 40 tokens. The heading now counts too: a section stands as a passage with its title, and a
+# talk whose title and sentence say something (one dense CJK sentence is ~40 tokens) is not a scrap.
+MIN_SECTION_TOKENS = 40
+# A parent heading ("## Sessions", "## Day one") with a short intro over its own sub-sections joins its
+# first child below twice that: nothing is mislabelled (the child's heading path names the parent, and each
+# sentence keeps its own part), and such an intro (a list of session codes, a line on the venue) is context
+# for the talks under it. Tokens overcount such lists (“CON5107:” is 4 tokens, 1 word): under the old
+# 30-word rule these intros joined their first talk, and a 20-word list of session codes standing alone
+# outranked the talk it introduced.
+MIN_PARENT_TOKENS = 2 * MIN_SECTION_TOKENS
 
 
 @dataclass
@@ -26,10 +38,6 @@ class Section:
     @property
     def session_title(self) -> str:
         return self.heading_path[-1] if self.heading_path else ""
-
-    @property
-    def words(self) -> int:
-        return sum(b.words for b in self.blocks if b.kind != "heading")
 
 
 def _norm(text: str) -> str:
@@ -69,7 +77,7 @@ def talk_level(headings: list[Block]) -> int | None:
 
 
 def split_sections(blocks: list[Block], post_title: str) -> list[Section]:
-    """Group blocks under the headings at or above the talk level."""
+    """Group blocks under the headings at or above the talk level: one ``Section`` per talk (or intro), in order."""
     first_heading = next((i for i, b in enumerate(blocks) if b.kind == "heading"), len(blocks))
     level_ones = sum(b.level == 1 for b in blocks)
     blocks = [b for i, b in enumerate(blocks) if not _is_title_heading(b, i, first_heading, level_ones, post_title)]
@@ -82,39 +90,34 @@ def split_sections(blocks: list[Block], post_title: str) -> list[Section]:
             sections.append(Section(tuple(t for _, t in stack), block.start_line, [], block.level))
         else:
             sections[-1].blocks.append(block)
-    return _merge_scraps([s for s in sections if s.blocks or s.heading_line is not None])
+    return [s for s in sections if s.blocks or s.heading_line is not None]
 
 
-def _merge_scraps(sections: list[Section]) -> list[Section]:
-    """A heading with a line or two under it joins a neighbour instead of standing as a scrap."""
-    merged: list[Section] = []
-    carry: Section | None = None  # a parent heading or intro waiting to join the section after it
-    for section in sections:
-        if carry is not None:
-            if carry.heading_line is not None and carry.session_title not in section.heading_path:
-                title = Block("heading", carry.session_title, ((0, carry.heading_line),), carry.level)
-                carry.blocks.insert(0, title)
-            section.blocks[:0] = carry.blocks
-            if carry.heading_line is not None and (
-                section.heading_line is None or carry.heading_line < section.heading_line
-            ):
-                section.heading_line = carry.heading_line
-            carry = None
-        if section.words >= MIN_SECTION_WORDS:
-            merged.append(section)
+def group_sections(sections: list[Section], tokens: list[int]) -> list[list[int]]:
+    """Which sections are embedded together: indices into ``sections``, in order, each group one or more.
+
+    ``tokens[i]`` is the size of section i: its heading and its text. A section under
+    ``MIN_SECTION_TOKENS`` ("a line or two") joins a neighbour: the next one when it is a parent heading
+    ("## Day one", below ``MIN_PARENT_TOKENS``), a headingless intro, or the post's first section; else
+    the one before. Grouping only
+    decides what is embedded together: every sentence still knows its own section (see ``windows``).
+    """
+    groups: list[list[int]] = []
+    carry: list[int] = []  # a parent heading or intro waiting to join the section after it
+    for i, section in enumerate(sections):
+        group, carry = [*carry, i], []
+        following = sections[i + 1].heading_path if i + 1 < len(sections) else ()
+        parent = bool(section.heading_path) and following[: len(section.heading_path)] == section.heading_path
+        if sum(tokens[j] for j in group) >= (MIN_PARENT_TOKENS if parent else MIN_SECTION_TOKENS):
+            groups.append(group)
             continue
-        parent_of_next = not section.blocks or section.heading_line is None
-        if parent_of_next:
-            carry = section  # "## Day one" or a short intro: it belongs with what follows
-        elif merged:
-            previous = merged[-1]
-            title = Block("heading", section.session_title, ((0, section.heading_line),), section.level)
-            previous.blocks.extend([title, *section.blocks])
+        if not section.blocks or section.heading_line is None or parent or not groups:
+            carry = group
         else:
-            carry = section
-    if carry is not None:
-        if merged:
-            merged[-1].blocks.extend(carry.blocks)
+            groups[-1].extend(group)
+    if carry:
+        if groups:
+            groups[-1].extend(carry)
         else:
-            merged.append(carry)
-    return merged
+            groups.append(carry)
+    return groups

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from tripsearch.records import Passage, PostMeta, SkippedFile
+from tripsearch.records import Passage, PassagePart, PostMeta, SentenceSpan, SkippedFile
 from tripsearch.search.terms import fts_text, term_expression
 
 DB_FILE = "passages.sqlite"
@@ -31,7 +31,7 @@ CREATE TABLE passages(
     row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, post_path TEXT NOT NULL REFERENCES posts(path),
     ordinal INTEGER NOT NULL, session_title TEXT NOT NULL, heading_path TEXT NOT NULL,
     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
-    sentences TEXT NOT NULL
+    sentences TEXT NOT NULL, parts TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX passages_post ON passages(post_path);
 CREATE TABLE skipped(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
@@ -91,7 +91,7 @@ def write_database(
             ],
         )
         con.executemany(
-            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     row,
@@ -105,6 +105,7 @@ def write_database(
                     p.text,
                     p.content_hash,
                     json.dumps(p.sentences),
+                    json.dumps([(list(part.heading_path), part.start_line, part.end_line) for part in p.parts]),
                 )
                 for row, p in enumerate(passages)
             ],
@@ -161,7 +162,9 @@ def load_posts(con: sqlite3.Connection) -> dict[str, StoredPost]:
 
 
 def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list[Passage]:
-    """Every passage, in row order."""
+    """Every passage, in row order. An index from before ``parts`` (chunker 4) loads with none."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(passages)")}
+    parts_column = "parts" if "parts" in columns else "'[]'"
     return [
         Passage(
             id=pid,
@@ -173,7 +176,8 @@ def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list
             end_line=end_line,
             text=text,
             content_hash=content_hash,
-            sentences=tuple(tuple(span) for span in json.loads(sentences)),
+            sentences=tuple(SentenceSpan(*span) for span in json.loads(sentences)),
+            parts=tuple(PassagePart(tuple(path), first, last) for path, first, last in json.loads(parts)),
         )
         for (
             row,
@@ -187,7 +191,11 @@ def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list
             text,
             content_hash,
             sentences,
-        ) in con.execute("SELECT * FROM passages ORDER BY row")
+            parts,
+        ) in con.execute(
+            "SELECT row, id, post_path, ordinal, session_title, heading_path, start_line, end_line, text, "
+            f"content_hash, sentences, {parts_column} FROM passages ORDER BY row"
+        )
     ]
 
 
