@@ -39,10 +39,15 @@ def post(text: str, name: str = "post.md"):
 
 def sentence_lines(passages, words: str) -> tuple[int, int]:
     """The file lines (first, last) of the sentence that holds ``words``."""
+    return sentence_of(passages, words)[1:3]
+
+
+def sentence_of(passages, words: str) -> tuple[str, int, int, tuple[str, ...]]:
+    """(text, first file line, last file line, heading path of its own talk) of the sentence holding ``words``."""
     for p in passages:
-        for start, end, first, last in p.sentences:
-            if words in p.text[start:end]:
-                return first, last
+        for i, s in enumerate(p.sentences):
+            if words in p.text[s.start : s.end]:
+                return p.text[s.start : s.end], s.first_line, s.last_line, p.part_of(i).heading_path
     raise AssertionError(f"no sentence holds {words!r}")
 
 
@@ -160,7 +165,13 @@ def test_c12_blocks_that_are_not_front_matter_are_read_as_markdown():
 def test_c12_line_numbers_are_those_of_the_file():
     letterhead = split_post(read_folder(C12).posts[0])
     text = " ".join(p.text for p in letterhead)
-    assert "PLATFORMCON 2024" in text and "Rita's platform team" in text and "Sven warned" in text
+    # The letterhead's closing --- under a paragraph is a setext heading underline: it is a heading now.
+    headings = " ".join(h for p in letterhead for part in p.parts for h in part.heading_path)
+    assert "PLATFORMCON 2024" in headings and "Rita's platform team" in text and "Sven warned" in text
+    assert (
+        sentence_of(letterhead, "Rita's platform team")[3][-1] == "Golden paths that people actually use - Rita Gomes"
+    )
+    assert sentence_of(letterhead, "Sven warned")[3][-1] == "Internal developer portals - Sven Olsen"
     assert sentence_lines(letterhead, "Rita's platform team") == (8, 9)
     assert sentence_lines(letterhead, "Sven warned") == (13, 13)
     rule_first = split_post(read_folder(C12).posts[1])

@@ -447,11 +447,6 @@ def test_c15_ask_never_answers_with_the_header_and_rows_read_alone(c15_index):
     assert row47 and all(p.text.split("\n")[0] == TABLE_HEADER for p in row47)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the keyword half of the issue: today BM25 reads service-47 as 'service' and '47', which "
-    "also matches service-27's '47 %', and hybrid search ranks the table's first window above service-47's",
-)
 def test_c15_ask_answers_from_the_row_of_service_47(c15_index):
     answer = c15_index.ask("What is the p99 latency of service-47?")
     top = answer.sentences[0]

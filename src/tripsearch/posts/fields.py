@@ -157,8 +157,16 @@ def _unique(items) -> tuple[str, ...]:
 
 
 def _title_from_body(body: str) -> str | None:
-    match = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", body, re.M)
-    return match[1].strip() if match else None
+    """A post with no title field: its ``#`` heading, or its one ``##`` heading.
+
+    Where several ``##`` headings stand side by side they are the talks, not the post's title: taking the first
+    as the title made the splitter drop it as "the title repeated" and file its talk under the one before.
+    """
+    match = re.search(r"^#\s+(.+?)\s*#*\s*$", body, re.M)
+    if match:
+        return match[1].strip()
+    level_two = re.findall(r"^##\s+(.+?)\s*#*\s*$", body, re.M)
+    return level_two[0].strip() if len(level_two) == 1 else None
 
 
 def _detect_language(body: str) -> str:
