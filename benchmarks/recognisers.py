@@ -12,12 +12,18 @@ percentage, date, person, org; talk titles are not labelled):
 
     PYTHONPATH=src python benchmarks/recognisers.py [--compare]
 
+The samples hold no corpus text (posts are never copied into the repo): each row names the post, the sha1 of its
+sentence (whitespace folded, first 16 hex digits) and the labels; ``load`` finds the sentence again in
+../shared/corpus/trip-reports by splitting the post's blocks into sentences. Six rows labelled before the splitter
+stopped cutting "ASP.NET"-style names were dropped, since their fragments are no longer sentences.
+
 ``--compare`` also times and scores datefinder and dateparser.search.search_dates on the date label, when
 they are installed (they are not dependencies: see answer_types' docstring).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import sys
@@ -25,6 +31,11 @@ import time
 from pathlib import Path
 
 from tripsearch.answer.answer_types import recognise
+from tripsearch.passages.clean import markdown_blocks
+from tripsearch.passages.sentences import sentence_spans
+from tripsearch.posts.reader import read_post
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "trip-reports"
 
 SAMPLES = [Path(__file__).parent / "data" / name for name in ("recogniser_sample.jsonl", "recogniser_heldout.jsonl")]
 KINDS = {
@@ -61,8 +72,30 @@ def main() -> None:
         run(sample)
 
 
+def sentence_key(text: str) -> str:
+    return hashlib.sha1(" ".join(text.split()).encode()).hexdigest()[:16]
+
+
+def load(sample: Path) -> list[dict]:
+    """The sample's rows with their ``sentence`` text found again in the real corpus."""
+    rows, by_post = [], {}
+    for line in sample.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row["post"] not in by_post:
+            post = read_post(CORPUS / row["post"], CORPUS)
+            by_post[row["post"]] = {
+                sentence_key(block.text[a:z]): block.text[a:z]
+                for block in markdown_blocks(post.body, post.body_start_line)
+                for a, z in sentence_spans(block.text, post.meta.language)
+            }
+        rows.append({**row, "sentence": by_post[row["post"]][row["sentence_sha1"]]})
+    return rows
+
+
 def run(sample: Path) -> None:
-    rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load(sample)
     cache = {}
 
     def ours(sentence: str, label: str) -> bool:
