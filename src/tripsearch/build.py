@@ -2,8 +2,8 @@
 
 1. ``scan``: read the folder into a ``Plan`` against the previous generation (kept, touched, changed, failed,
    removed posts). Needs no model.
-2. ``embed_missing``: vectors for passages whose text is new, from one pass over their tokens
-   (``tripsearch.embed.late``); the model is resolved once and loaded once (``load_build_encoder``).
+2. ``embed_missing``: vectors for passages whose text is new (``tripsearch.embed.late``: token-sized batches,
+   two in flight); the model is resolved once and loaded once (``load_build_encoder``).
 3. ``_write_generation``: the database is written while the embedding runs, then vectors, then publish.
 
 Unchanged files (same size and mtime, or same bytes) are not read again; unchanged passages (same text)
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tripsearch.embed.late import METHOD, SEPARATE_METHOD
+from tripsearch.embed.late import METHOD, TWO_PASS
 from tripsearch.embed.models import ModelNotFound, ModelRef, model_name, resolve
 from tripsearch.errors import BadInput
 from tripsearch.passages import CHUNKER_VERSION, split_post
@@ -44,7 +44,12 @@ from tripsearch.store.database import (
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vectors
 
 BuildProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to embed)
-VECTOR_METHODS = (METHOD, SEPARATE_METHOD)  # what this version makes; an index made otherwise is re-embedded
+# How vectors are made (tripsearch.embed.late), recorded in the manifest; an index made another way is
+# re-embedded. TWO_PASS is the default: on the dev questions late chunking (METHOD) lost hybrid hit@1 0.814 ->
+# 0.746 and rerank 0.847 -> 0.746 (issue 14 report), so every sentence is still embedded on its own.
+VECTOR_METHODS = (METHOD, TWO_PASS)
+DEFAULT_VECTORS = TWO_PASS
+LEGACY_VECTORS = {"": TWO_PASS}  # manifests from before the method was recorded: made exactly that way
 BUILD_THREADS = 1  # onnxruntime intra-op threads per session in a build (two batches run at once)
 
 
@@ -95,10 +100,16 @@ class _Previous:
     vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)
     sentence_vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)  # (n sentences, dim)
     skipped: list[SkippedFile] = field(default_factory=list)
+    reusable: bool = True  # its vectors were made the way this build makes them
+
+    @property
+    def method(self) -> str:
+        return LEGACY_VECTORS.get(self.manifest.vectors, self.manifest.vectors) if self.manifest else ""
 
 
-def _load_previous(index_dir: Path, rebuild: bool) -> _Previous:
-    """The live generation's posts, passages and vectors (by content hash), for reuse. Loads no model."""
+def _load_previous(index_dir: Path, rebuild: bool, vectors: str = DEFAULT_VECTORS) -> _Previous:
+    """The live generation's posts, passages and (when made by method ``vectors``) vectors by content hash, for
+    reuse. Loads no model."""
     try:
         live = gen.current_generation(index_dir)
     except gen.IndexCorrupt:
@@ -121,8 +132,9 @@ def _load_previous(index_dir: Path, rebuild: bool) -> _Previous:
     previous = _Previous(manifest, live, posts, {}, {}, {}, skipped)
     for passage in passages:
         previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
-    if manifest.vectors not in VECTOR_METHODS:
-        return previous  # made the old way (or by a newer version): every passage is embedded again
+    if previous.method != vectors:
+        previous.reusable = False  # made another way: every passage is embedded again
+        return previous
     vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
     sentence_vectors = all_vectors(read_vectors(live / SENTENCES_FILE, manifest.dim))
     first = 0
@@ -191,7 +203,7 @@ def scan(posts_dir: Path, previous: _Previous) -> Plan:
     """Read what changed in ``posts_dir`` since ``previous`` into a ``Plan``. Never raises for a bad post."""
     plan = Plan()
     same_chunker = previous.manifest is not None and previous.manifest.chunker_version == CHUNKER_VERSION
-    plan.dirty = previous.manifest is None or not same_chunker or previous.manifest.vectors not in VECTOR_METHODS
+    plan.dirty = previous.manifest is None or not same_chunker or not previous.reusable
     seen: set[str] = set()
     for path in post_files(posts_dir):
         rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
@@ -248,19 +260,23 @@ def update_index(
     progress: BuildProgress | None = None,
     backend: str = "auto",
     lock_wait: float = 0.0,
+    vectors: str = DEFAULT_VECTORS,
 ) -> BuildReport:
     """Bring the index in ``index_dir`` up to date with ``posts_dir``: scan the folder into a ``Plan``, embed
     the passages that have no vectors yet (the model resolved and loaded once), write a new generation.
 
     Raises ``BadInput`` (no such folder), ``IndexBusy``, ``IndexMismatch`` (another model), ``ModelNotFound``,
-    ``IndexProblem`` (cannot write; the previous index is unchanged)."""
+    ``IndexProblem`` (cannot write; the previous index is unchanged). ``vectors``: how vectors are made, one of
+    ``VECTOR_METHODS``; an index made another way is re-embedded."""
     started = time.monotonic()
     posts_dir, index_dir = Path(posts_dir), Path(index_dir)
     if not posts_dir.is_dir():
         raise BadInput(f"{posts_dir}: posts folder not found")
+    if vectors not in VECTOR_METHODS:
+        raise BadInput(f"unknown way to make vectors {vectors!r}; expected one of {', '.join(VECTOR_METHODS)}")
     report = BuildReport()
     with gen.write_lock(index_dir, lock_wait):
-        previous = _load_previous(index_dir, rebuild)
+        previous = _load_previous(index_dir, rebuild, vectors)
         ref = _resolve_model(previous, model)
         plan = scan(posts_dir, previous)
         report.skipped, report.kept_previous = plan.failed, plan.kept_previous
@@ -273,11 +289,11 @@ def update_index(
             gen.collect_garbage(index_dir)
             report.seconds = time.monotonic() - started
             return report
-        _write_generation(index_dir, posts_dir, plan, previous, ref, backend, progress, report, started)
+        _write_generation(index_dir, posts_dir, plan, previous, ref, (backend, vectors), progress, report, started)
     return report
 
 
-def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, backend, progress, report, started) -> None:
+def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, progress, report, started) -> None:
     """Embed what is missing while the database is written beside it, then publish the generation."""
     building = None
     try:
@@ -286,8 +302,8 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, backend, 
         with ThreadPoolExecutor(max_workers=1) as background:
             database = background.submit(write_database, building / DB_FILE, plan.stored, plan.passages, plan.failed)
             try:
-                vectors, sentence_vectors, encoder = embed_missing(
-                    plan.passages, previous, ref, backend, progress, report
+                vectors, sentence_vectors, method, encoder = embed_missing(
+                    plan.passages, previous, ref, how, progress, report
                 )
             finally:
                 wait([database])  # an embedding error wins; the writer is never left running on a removed folder
@@ -303,7 +319,7 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, backend, 
             build_seconds=0.0,
             counts={"posts": len(plan.stored), "passages": len(plan.passages), "skipped": len(plan.failed)},
             files={DB_FILE: "", VECTORS_FILE: "", SENTENCES_FILE: ""},
-            vectors=encoder.vectors_method if encoder else previous.manifest.vectors,
+            vectors=method,
         )
         write_vectors(building / VECTORS_FILE, vectors)
         write_vectors(building / SENTENCES_FILE, sentence_vectors)
@@ -342,18 +358,18 @@ def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):
     return load_encoder(ref, backend=backend, threads=BUILD_THREADS)
 
 
-def embed_missing(passages: list[Passage], previous: _Previous, ref, backend, progress, report: BuildReport):
+def embed_missing(passages: list[Passage], previous: _Previous, ref, how, progress, report: BuildReport):
     """Passage and sentence vectors in row order: reused by content hash where possible, the rest embedded
-    with one pass over their tokens (``Encoder.embed_passages``). Returns (vectors, sentence vectors, encoder
-    or None when nothing needed a model)."""
+    (``Encoder.embed_passages``; ``how`` is (backend, method)). Returns (vectors, sentence vectors, the method
+    they were made with, the encoder or None when nothing needed a model)."""
+    backend, method = how
     missing = [i for i, p in enumerate(passages) if p.content_hash not in previous.vectors_by_hash]
     encoder = None
-    if missing or previous.manifest is None or previous.manifest.vectors not in VECTOR_METHODS:
+    if missing or previous.manifest is None or not previous.reusable:
         encoder = load_build_encoder(ref, backend, report)
         report.model_loaded, report.encoder_kind = True, encoder.kind
-        if previous.manifest is not None and encoder.vectors_method != previous.manifest.vectors:
-            missing = list(range(len(passages)))  # vectors made another way must not be mixed with these
-    report.embedded, report.reused = len(missing), len(passages) - len(missing)
+    else:
+        method = previous.method
     dim = encoder.dim if encoder else previous.manifest.dim
     fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if missing:
@@ -367,9 +383,18 @@ def embed_missing(passages: list[Passage], previous: _Previous, ref, backend, pr
                 progress(done, total)
 
         embed_started = time.monotonic()
-        new, new_sentences = encoder.embed_passages([PassageInput.of(passages[i]) for i in missing], progress=tick)
+        new, new_sentences, used = encoder.embed_passages(
+            [PassageInput.of(passages[i]) for i in missing], progress=tick, method=method
+        )
+        if used != method and len(missing) < len(passages):  # a model that cannot do ``method``: redo all its way
+            missing = list(range(len(passages)))
+            new, new_sentences, used = encoder.embed_passages(
+                [PassageInput.of(p) for p in passages], progress=tick, method=used
+            )
+        method = used
         report.tokens, report.embed_seconds = tokens[0], time.monotonic() - embed_started
         fresh = {i: (new[n], new_sentences[n]) for n, i in enumerate(missing)}
+    report.embedded, report.reused = len(missing), len(passages) - len(missing)
     vectors = np.zeros((len(passages), dim), dtype=np.float32)
     blocks = []
     for i, passage in enumerate(passages):
@@ -380,4 +405,4 @@ def embed_missing(passages: list[Passage], previous: _Previous, ref, backend, pr
             block = previous.sentence_vectors_by_hash[passage.content_hash]
         blocks.append(block.reshape(-1, dim))
     sentence_vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
-    return vectors, sentence_vectors, encoder
+    return vectors, sentence_vectors, method, encoder

@@ -66,13 +66,6 @@ class SentenceTransformerEncoder:
 
         return encode_sorted(batch, texts, batch_size, progress, self.dim)
 
-    @property
-    def vectors_method(self) -> str:
-        """How ``embed_passages`` makes vectors (see ``tripsearch.embed.late``); recorded in the index manifest."""
-        from tripsearch.embed.late import METHOD, SEPARATE_METHOD
-
-        return METHOD if self._pooling() == "mean" else SEPARATE_METHOD
-
     def _pooling(self) -> str:
         modules = list(self.model)
         if len(modules) >= 2 and type(modules[0]).__name__ == "Transformer" and type(modules[1]).__name__ == "Pooling":
@@ -84,21 +77,24 @@ class SentenceTransformerEncoder:
                 return mode
         return ""
 
-    def embed_passages(self, items, progress=None, *, workers: int = 1):
-        """As ``OnnxEncoder.embed_passages``, on torch (one worker: torch parallelises inside each batch)."""
+    def embed_passages(self, items, progress=None, *, method: str | None = None, workers: int = 1):
+        """As ``OnnxEncoder.embed_passages``, on torch (one batch at a time: torch parallelises inside it)."""
         from tripsearch.embed import late
 
+        method = method or late.TWO_PASS
         if self._pooling() != "mean":
-            return late.embed_separately(self.encode, items, self.dim, progress)
-        return late.embed_passages(
+            return (*late.embed_separately(self.encode, items, self.dim, progress), late.TWO_PASS)
+        vectors, sentences = late.embed_passages(
             _TorchTokens(self.model),
             items,
             self.model.max_seq_length,
             self.dim,
+            method=method,
             workers=1,
             progress=progress,
             fallback=self.encode,
         )
+        return vectors, sentences, method
 
 
 class _TorchTokens:

@@ -29,7 +29,10 @@ import numpy as np
 
 TokenProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to embed)
 METHOD = "late-chunk-1"  # recorded in the index manifest: a different method re-embeds the whole index
-TOKEN_BUDGET = 8192  # tokens (padded) per batch; 32 windows of 256. Measured: see the issue 14 report
+TWO_PASS = "two-pass-1"  # the passage (truncated at the window) and each sentence embedded on their own
+# Padded tokens per batch (16 windows of 256). Peak RSS follows it: on 333 passages with two batches in flight,
+# 8192 -> 1,063 MiB, 4096 -> 702 MiB, and 4096 was not slower (benchmarks/embed_settings.py, issue 14 report).
+TOKEN_BUDGET = 4096
 MAX_REPEATED_PREFIX = 48  # tokens: a longer context prefix is kept in the first piece only
 
 
@@ -53,11 +56,15 @@ class PassageInput:
         return cls(full, offset, tuple((s[0], s[1]) for s in passage.sentences))
 
 
+LATE, PASSAGE = -2, -1  # _Window.whole: pool passage and sentence runs / the passage only
+
+
 @dataclass
 class _Window:
     item: int
     ids: np.ndarray  # (L,) int64, specials included
     sentence: np.ndarray  # (L,) int32: sentence number in the item, -1 for specials, prefix and other tokens
+    whole: int = LATE  # LATE: pool the passage and sentence runs; PASSAGE: the passage only; s >= 0: sentence s
 
 
 def _specials(tokenizer) -> tuple[list[int], list[int]]:
@@ -81,15 +88,36 @@ def _sentence_of_tokens(starts: np.ndarray, item: PassageInput) -> np.ndarray:
     return np.where(inside, idx, -1).astype(np.int32)
 
 
-def plan_windows(items: Sequence[PassageInput], tokenizer, max_seq_length: int) -> list[_Window]:
+def plan_windows(items: Sequence[PassageInput], tokenizer, max_seq_length: int, method: str = METHOD) -> list[_Window]:
     """Tokenise every passage once (``tokenizer``: a ``tokenizers.Tokenizer`` without truncation or padding)
-    and cut it into windows of at most ``max_seq_length`` tokens, specials included."""
+    and cut it into windows of at most ``max_seq_length`` tokens, specials included.
+
+    ``method`` ``METHOD`` (late chunking): each passage in window-sized pieces, sentences pooled inside them.
+    ``TWO_PASS``: exactly what embedding the passage and then each sentence on its own gives — the passage
+    truncated at the window, each sentence tokenised alone — in the same batches, so both share the runs."""
     head, tail = _specials(tokenizer)
     room = max_seq_length - len(head) - len(tail)
     head_ids, tail_ids = np.array(head, dtype=np.int64), np.array(tail, dtype=np.int64)
     head_sid, tail_sid = np.full(len(head), -1, np.int32), np.full(len(tail), -1, np.int32)
+
+    def window(n: int, ids: np.ndarray, sid: np.ndarray, whole: int) -> _Window:
+        return _Window(n, np.concatenate([head_ids, ids, tail_ids]), np.concatenate([head_sid, sid, tail_sid]), whole)
+
     windows: list[_Window] = []
     encodings = tokenizer.encode_batch([it.text for it in items], add_special_tokens=False)
+    if method == TWO_PASS:
+        owners = [(n, s) for n, it in enumerate(items) for s in range(len(it.spans))]
+        texts = [
+            items[n].text[items[n].offset + items[n].spans[s][0] : items[n].offset + items[n].spans[s][1]]
+            for n, s in owners
+        ]
+        for (n, s), enc in zip(owners, tokenizer.encode_batch(texts, add_special_tokens=False), strict=True):
+            ids = np.array(enc.ids[:room], dtype=np.int64)
+            windows.append(window(n, ids, np.full(len(ids), s, np.int32), s))
+        for n, enc in enumerate(encodings):
+            ids = np.array(enc.ids[:room], dtype=np.int64)
+            windows.append(window(n, ids, np.full(len(ids), -1, np.int32), PASSAGE))
+        return windows
     for n, (item, enc) in enumerate(zip(items, encodings, strict=True)):
         ids = np.array(enc.ids, dtype=np.int64)
         starts = np.array([o[0] for o in enc.offsets], dtype=np.int64)
@@ -98,12 +126,7 @@ def plan_windows(items: Sequence[PassageInput], tokenizer, max_seq_length: int) 
             pieces = [(ids, sid)]
         else:
             pieces = _pieces(ids, sid, int(np.searchsorted(starts, item.offset)), room)
-        for piece_ids, piece_sid in pieces:
-            windows.append(
-                _Window(
-                    n, np.concatenate([head_ids, piece_ids, tail_ids]), np.concatenate([head_sid, piece_sid, tail_sid])
-                )
-            )
+        windows.extend(window(n, piece_ids, piece_sid, LATE) for piece_ids, piece_sid in pieces)
     return windows
 
 
@@ -156,10 +179,14 @@ def _run_batch(runtime, windows: list[_Window], batch: list[int], pad_id: int):
     for row, w in enumerate(batch):
         length = len(windows[w].ids)
         states, sid = hidden[row, :length], windows[w].sentence
+        if windows[w].whole >= 0:  # a sentence embedded on its own: mean pooling over the whole window
+            out.append((w, None, length, [(windows[w].whole, states.sum(axis=0), length)]))
+            continue
         runs = np.concatenate([[0], np.flatnonzero(sid[1:] != sid[:-1]) + 1])
         sums = np.add.reduceat(states, runs, axis=0)
         lengths = np.diff(np.append(runs, length))
-        sentences = [(int(sid[r]), sums[k], int(lengths[k])) for k, r in enumerate(runs) if sid[r] >= 0]
+        late = windows[w].whole == LATE
+        sentences = [(int(sid[r]), sums[k], int(lengths[k])) for k, r in enumerate(runs) if late and sid[r] >= 0]
         out.append((w, states.sum(axis=0), length, sentences))
     return out
 
@@ -174,6 +201,7 @@ def embed_passages(
     max_seq_length: int,
     dim: int,
     *,
+    method: str = METHOD,
     workers: int = 2,
     token_budget: int = TOKEN_BUDGET,
     progress: TokenProgress | None = None,
@@ -188,7 +216,7 @@ def embed_passages(
     ``progress(done, total)`` counts tokens, specials and repeated prefixes included. ``fallback`` embeds the text of a sentence that has no token of its own (e.g. only characters
     the tokenizer drops); without one such a sentence gets its passage's vector.
     """
-    windows = plan_windows(items, runtime.raw_tokenizer, max_seq_length)
+    windows = plan_windows(items, runtime.raw_tokenizer, max_seq_length, method)
     total = sum(len(w.ids) for w in windows)
     passage_sum: list[np.ndarray | None] = [None] * len(items)
     passage_count = np.zeros(len(items), dtype=np.int64)
@@ -206,8 +234,9 @@ def embed_passages(
                 if passage_sum[item] is None:
                     passage_sum[item] = np.zeros(dim, dtype=np.float64)
                     sentence_sum[item] = np.zeros((len(items[item].spans), dim), dtype=np.float64)
-                passage_sum[item] += total_sum
-                passage_count[item] += length
+                if total_sum is not None:
+                    passage_sum[item] += total_sum
+                    passage_count[item] += length
                 for s, vec, count in sentences:
                     sentence_sum[item][s] += vec
                     sentence_count[item][s] += count
@@ -240,14 +269,11 @@ def embed_passages(
     return passages, sentences_out
 
 
-SEPARATE_METHOD = "separate-1"  # passage and each sentence embedded on their own (models without mean pooling)
-
-
 def embed_separately(
     encode, items: Sequence[PassageInput], dim: int, progress: TokenProgress | None = None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The older way, for models whose pooling is not mean: each passage and then each sentence embedded on
-    its own (every token twice; a passage longer than the window is truncated). ``progress`` counts texts."""
+    """``TWO_PASS`` through ``encode``, for models whose pooling is not mean: each passage and then each sentence
+    embedded on its own (a passage longer than the window is truncated). ``progress`` counts texts."""
     texts = [it.text for it in items]
     sentences = [it.text[it.offset + a : it.offset + b] for it in items for a, b in it.spans]
     total = len(texts) + len(sentences)

@@ -174,23 +174,26 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         return encode_sorted(self.runtime.pooled, texts, batch_size, progress, self.dim)
 
-    @property
-    def vectors_method(self) -> str:
-        """How ``embed_passages`` makes vectors; recorded in the index manifest (a change re-embeds an index)."""
-        from tripsearch.embed.late import METHOD, SEPARATE_METHOD
-
-        return METHOD if self.pooling == "mean" else SEPARATE_METHOD
-
-    def embed_passages(self, items, progress=None, *, workers: int = 2) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Passage vectors (len(items), dim) and per passage its sentence vectors, from one pass over the tokens
-        (``tripsearch.embed.late``; ``items`` are ``PassageInput``s). ``progress(done, total)`` counts tokens."""
+    def embed_passages(self, items, progress=None, *, method: str | None = None, workers: int = 2):
+        """(passage vectors (len(items), dim), per passage its sentence vectors, the method used) with
+        ``tripsearch.embed.late`` (``items`` are ``PassageInput``s; ``method`` defaults to ``late.TWO_PASS``).
+        ``progress(done, total)`` counts tokens. A model without mean pooling always gets ``TWO_PASS``."""
         from tripsearch.embed import late
 
+        method = method or late.TWO_PASS
         if self.pooling != "mean":
-            return late.embed_separately(self.encode, items, self.dim, progress)
-        return late.embed_passages(
-            self.runtime, items, self.max_seq_length, self.dim, workers=workers, progress=progress, fallback=self.encode
+            return (*late.embed_separately(self.encode, items, self.dim, progress), late.TWO_PASS)
+        vectors, sentences = late.embed_passages(
+            self.runtime,
+            items,
+            self.max_seq_length,
+            self.dim,
+            method=method,
+            workers=workers,
+            progress=progress,
+            fallback=self.encode,
         )
+        return vectors, sentences, method
 
     def __repr__(self) -> str:
         return f"OnnxEncoder({self.name!r}, fingerprint={self.fingerprint}, pooling={self.pooling}, dim={self.dim})"
