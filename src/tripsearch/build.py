@@ -305,6 +305,8 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
                 vectors, sentence_vectors, method, encoder = embed_missing(
                     plan.passages, previous, ref, how, progress, report
                 )
+            except (OSError, RuntimeError, sqlite3.Error) as exc:
+                raise _EmbeddingFailed from exc  # not a write problem: re-raised as it was, below
             finally:
                 wait([database])  # an embedding error wins; the writer is never left running on a removed folder
             database.result()
@@ -334,10 +336,16 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
         raise gen.IndexProblem(
             f"{index_dir}: could not write the new index ({detail}); the previous index is unchanged"
         ) from None
-    except BaseException:  # a model problem, Ctrl-C: no half-written generation left behind
+    except BaseException as exc:  # a model problem, Ctrl-C: no half-written generation left behind
         if building is not None:
             shutil.rmtree(building, ignore_errors=True)
+        if isinstance(exc, _EmbeddingFailed):
+            raise exc.__cause__ from None
         raise
+
+
+class _EmbeddingFailed(Exception):
+    """Carries an error of the embedding past the handler that reports write errors (disk full, read-only)."""
 
 
 def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):

@@ -223,7 +223,10 @@ def embed_passages(
     sentence_sum = [None] * len(items)
     sentence_count = [np.zeros(len(it.spans), dtype=np.int64) for it in items]
     done = 0
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+    if progress:
+        progress(0, total)  # the bar starts now, so its rate and ETA include the first batch
+    pool = ThreadPoolExecutor(max_workers=max(workers, 1))
+    try:
         jobs = [
             pool.submit(_run_batch, runtime, windows, batch, runtime.pad_id)
             for batch in _batches(windows, token_budget)
@@ -243,6 +246,8 @@ def embed_passages(
                 done += length
             if progress:
                 progress(done, total)
+    finally:  # on an error or Ctrl-C the queued batches never start; running ones take well under a second
+        pool.shutdown(wait=True, cancel_futures=True)
     passages = np.zeros((len(items), dim), dtype=np.float32)
     sentences_out: list[np.ndarray] = []
     orphans: list[tuple[int, int]] = []
