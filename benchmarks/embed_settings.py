@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = [  # (intra-op threads, batches in flight, token budget)
-    (2, 1, 8192),
-    (1, 2, 8192),
-    (2, 2, 8192),
+SETTINGS = [  # (intra-op threads, batches in flight, token budget); in order of expected arena size, since
+    # ru_maxrss only grows: the RSS printed after a setting's first run is the most any setting so far needed
+    (1, 2, 2048),
+    (1, 1, 4096),
+    (2, 1, 4096),
     (1, 2, 4096),
-    (1, 2, 16384),
+    (2, 2, 4096),
+    (1, 2, 8192),
 ]
 
 
@@ -35,7 +37,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from tripsearch.embed.late import PassageInput, embed_passages
+    from tripsearch.embed.late import TWO_PASS, PassageInput, embed_passages
     from tripsearch.embed.runtime import OnnxEncoder
     from tripsearch.passages import split_post
     from tripsearch.posts import read_folder
@@ -56,6 +58,7 @@ def main() -> None:
                 items,
                 enc.max_seq_length,
                 enc.dim,
+                method=TWO_PASS,
                 workers=workers,
                 token_budget=budget,
                 progress=lambda d, t: done.__setitem__(0, d),

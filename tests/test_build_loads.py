@@ -50,6 +50,27 @@ def test_one_model_load_and_one_fingerprint_per_build(tmp_path, monkeypatch, exp
     assert runtime.session_loads() - loads == 1 and len(hashed) == 1
 
 
+def test_vectors_made_another_way_are_made_again(tmp_path, exported):
+    from tripsearch.build import update_index
+    from tripsearch.embed.late import METHOD, TWO_PASS
+    from tripsearch.store import generations as gen
+
+    index = tmp_path / "index"
+    first = update_index(SAMPLE_POSTS, index)
+    manifest_file = gen.current_generation(index) / gen.MANIFEST
+    data = json.loads(manifest_file.read_text())
+    assert data.pop("vectors") == TWO_PASS
+    manifest_file.write_text(json.dumps(data))  # as written before the method was recorded: made the same way
+    assert update_index(SAMPLE_POSTS, index).nothing_changed
+
+    late = update_index(SAMPLE_POSTS, index, vectors=METHOD)  # same posts, another method: all embedded again
+    assert late.embedded == late.passages == first.passages and late.reused == 0
+    assert gen.read_manifest(gen.current_generation(index)).vectors == METHOD
+    assert update_index(SAMPLE_POSTS, index, vectors=METHOD).nothing_changed
+    back = update_index(SAMPLE_POSTS, index)
+    assert back.embedded == back.passages and gen.read_manifest(gen.current_generation(index)).vectors == TWO_PASS
+
+
 BUILD_WITHOUT_TORCH = """
 import json, sys
 from tripsearch.build import update_index
