@@ -355,8 +355,9 @@ def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):
     from tripsearch.embed import load_encoder
     from tripsearch.embed.export import build_onnx
 
-    # One onnxruntime thread per session and two batches in flight: measured faster on 2 cores than one batch
-    # on two threads (issue 14 report), because padding, pooling and tokenising overlap the inference.
+    # One onnxruntime thread and two batches in flight (benchmarks/embed_settings.py, medians of 3 rounds on 2
+    # cores): 2,830 tokens/s against 2,275 for one batch on two threads and 1,752 for one on one; two on two
+    # threads, 2,975, was within noise of it and took more memory. Padding and pooling overlap the inference.
     if backend == "auto":
         status = build_onnx(ref, threads=BUILD_THREADS)
         report.encoder_status = status.line()

@@ -30,9 +30,10 @@ import numpy as np
 TokenProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to embed)
 METHOD = "late-chunk-1"  # recorded in the index manifest: a different method re-embeds the whole index
 TWO_PASS = "two-pass-1"  # the passage (truncated at the window) and each sentence embedded on their own
-# Padded tokens per batch (16 windows of 256). Peak RSS follows it: on 333 passages with two batches in flight,
-# 8192 -> 1,063 MiB, 4096 -> 702 MiB, and 4096 was not slower (benchmarks/embed_settings.py, issue 14 report).
-TOKEN_BUDGET = 4096
+# Padded tokens per batch (8 windows of 256). Measured with benchmarks/embed_settings.py (150 passages, 3 rounds,
+# two-pass, medians): 1 thread x 2 in flight: 2048 -> 2,783 tokens/s, 4096 -> 2,830, 8192 -> 2,212; the same within
+# noise up to 4096, and the smaller the budget the smaller onnxruntime's arena (peak RSS 746 MiB after 2048 runs).
+TOKEN_BUDGET = 2048
 MAX_REPEATED_PREFIX = 48  # tokens: a longer context prefix is kept in the first piece only
 
 
