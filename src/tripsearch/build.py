@@ -1,4 +1,10 @@
-"""Build or update an index from a posts folder, incrementally.
+"""Build or update an index from a posts folder, incrementally, in three plain steps.
+
+1. ``scan``: read the folder into a ``Plan`` against the previous generation (kept, touched, changed, failed,
+   removed posts). Needs no model.
+2. ``embed_missing``: vectors for passages whose text is new (``tripsearch.embed.late``: token-sized batches,
+   two in flight); the model is resolved once and loaded once (``load_build_encoder``).
+3. ``_write_generation``: the database is written while the embedding runs, then vectors, then publish.
 
 Unchanged files (same size and mtime, or same bytes) are not read again; unchanged passages (same text)
 are not embedded again; when nothing changed nothing is written and no model is loaded. A post that
@@ -12,11 +18,14 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from tripsearch.embed.late import METHOD, TWO_PASS
+from tripsearch.embed.models import ModelNotFound, ModelRef, model_name, resolve
 from tripsearch.errors import BadInput
 from tripsearch.passages import CHUNKER_VERSION, split_post
 from tripsearch.posts.reader import UnreadablePost, parse_post, post_files, post_name, read_post_bytes
@@ -36,7 +45,14 @@ from tripsearch.store.database import (
 )
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vectors
 
-BuildProgress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): passages and sentences
+BuildProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to embed)
+# How vectors are made (tripsearch.embed.late), recorded in the manifest; an index made another way is
+# re-embedded. TWO_PASS is the default: on the dev questions late chunking (METHOD) lost hybrid hit@1 0.814 ->
+# 0.746 and rerank 0.847 -> 0.746 (issue 14 report), so every sentence is still embedded on its own.
+VECTOR_METHODS = (METHOD, TWO_PASS)
+DEFAULT_VECTORS = TWO_PASS
+LEGACY_VECTORS = {"": TWO_PASS}  # manifests from before the method was recorded: made exactly that way
+BUILD_THREADS = 1  # onnxruntime intra-op threads per session in a build (two batches run at once)
 
 
 @dataclass
@@ -44,9 +60,6 @@ class BuildReport:
     posts: int = 0
     passages: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
-    # Posts indexed with a field or their front matter unknown, one entry per warning. Only files read by this
-    # run: an unchanged file is not read again, so its warnings were reported by the run that read it.
-    warned: list[PostWarning] = field(default_factory=list)
     added: int = 0  # posts
     changed: int = 0
     removed: int = 0
@@ -58,6 +71,11 @@ class BuildReport:
     encoder_status: str = ""  # what became of the fast (ONNX) encoder, when a model was loaded
     seconds: float = 0.0
     generation: str = ""
+    # Posts indexed with a field or their front matter unknown, one entry per warning. Only files read by this
+    # run: an unchanged file is not read again, so its warnings were reported by the run that read it.
+    warned: list[PostWarning] = field(default_factory=list)
+    tokens: int = 0  # tokens run through the model (specials and repeated context prefixes included)
+    embed_seconds: float = 0.0
 
     @property
     def nothing_changed(self) -> bool:
@@ -68,7 +86,7 @@ class BuildReport:
         return len({w.path for w in self.warned})
 
     def summary(self) -> str:
-        """One line: "indexed N posts (W with warnings), S files skipped; P passages (...) in T s"."""
+        """One line: "indexed N posts (W with warnings), S files skipped; P passages (...) in T s, rates"."""
         skipped = f"{len(self.skipped)} files skipped"
         if self.nothing_changed:  # then no post was read, so none was warned about
             return (
@@ -76,7 +94,11 @@ class BuildReport:
                 f"({self.seconds:.2f} s)"
             )
         counts = f"{self.posts_with_warnings} with warnings), {skipped}"
-        rate = f", {self.embedded / self.seconds:.1f} passages/s overall" if self.embedded and self.seconds else ""
+        rate = ""
+        if self.embedded and self.seconds:
+            rate = f", {self.embedded / self.seconds:.1f} passages/s overall"
+        if self.tokens and self.embed_seconds:
+            rate += f", embedding {self.embedded / self.embed_seconds:.1f} passages/s, {self.tokens / self.embed_seconds:,.0f} tokens/s"
         return (
             f"indexed {self.posts} posts ({counts}; {self.passages} passages (+{self.added} ~{self.changed} "
             f"-{self.removed} posts; {self.embedded} passages embedded, {self.reused} reused) in {self.seconds:.1f} s{rate}"
@@ -86,17 +108,23 @@ class BuildReport:
 @dataclass
 class _Previous:
     manifest: gen.Manifest | None = None
+    generation: Path | None = None
     posts: dict[str, StoredPost] = field(default_factory=dict)
     passages_by_post: dict[str, list[Passage]] = field(default_factory=dict)
     vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)
     sentence_vectors_by_hash: dict[str, np.ndarray] = field(default_factory=dict)  # (n sentences, dim)
     skipped: list[SkippedFile] = field(default_factory=list)
+    reusable: bool = True  # its vectors were made the way this build makes them
     fts_version: int = FTS_VERSION  # of its keyword index: another one means the database is written afresh
 
+    @property
+    def method(self) -> str:
+        return LEGACY_VECTORS.get(self.manifest.vectors, self.manifest.vectors) if self.manifest else ""
 
-def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previous:
-    from tripsearch.embed.models import ModelNotFound, fingerprint, model_name, model_path
 
+def _load_previous(index_dir: Path, rebuild: bool, vectors: str = DEFAULT_VECTORS) -> _Previous:
+    """The live generation's posts, passages and (when made by method ``vectors``) vectors by content hash, for
+    reuse. Loads no model."""
     try:
         live = gen.current_generation(index_dir)
     except gen.IndexCorrupt:
@@ -109,20 +137,6 @@ def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previo
         manifest = gen.read_manifest(live)
     except gen.IndexCorrupt:
         return _Previous()  # nothing trustworthy to reuse: build afresh beside it
-    wanted = model_name(model) if model else manifest.model
-    try:
-        found = fingerprint(model_path(wanted)) if wanted == manifest.model else None
-    except ModelNotFound as exc:  # the model folder the index was built with is gone: was a traceback
-        raise gen.IndexMismatch(
-            f"{live / gen.MANIFEST}: this index was built with model {manifest.model}, which is not there any more "
-            f"({exc}). Put it back, or rebuild with --rebuild (and --model) to switch models."
-        ) from None
-    if wanted != manifest.model or found != manifest.model_fingerprint:
-        raise gen.IndexMismatch(
-            f"{live / gen.MANIFEST}: this index was built with model {manifest.model} "
-            f"(fingerprint {manifest.model_fingerprint}); asked for {wanted}. "
-            "Vectors of two models cannot be mixed: rebuild with --rebuild, or use another --index folder."
-        )
     con = open_database(live / DB_FILE)
     try:
         posts = load_posts(con)
@@ -131,18 +145,132 @@ def _load_previous(index_dir: Path, model: str | None, rebuild: bool) -> _Previo
         keyword_version = fts_version(con)
     finally:
         con.close()
+    previous = _Previous(manifest, live, posts, {}, {}, {}, skipped, fts_version=keyword_version)
+    for passage in passages:
+        previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
+    if previous.method != vectors:
+        previous.reusable = False  # made another way: every passage is embedded again
+        return previous
     vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
     sentence_vectors = all_vectors(read_vectors(live / SENTENCES_FILE, manifest.dim))
-    previous = _Previous(manifest, posts, {}, {}, {}, skipped, keyword_version)
     first = 0
     for row, passage in enumerate(passages):
-        previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
         previous.vectors_by_hash[passage.content_hash] = vectors[row]
         previous.sentence_vectors_by_hash[passage.content_hash] = sentence_vectors[
             first : first + len(passage.sentences)
         ]
         first += len(passage.sentences)
     return previous
+
+
+def _resolve_model(previous: _Previous, model: str | None) -> ModelRef:
+    """The model, resolved and fingerprinted once per build; for an existing index it must be the one it was
+    built with (vectors of two models cannot be mixed). Raises ``IndexMismatch`` or ``ModelNotFound``."""
+    if previous.manifest is None:
+        return resolve(model)
+    manifest, live = previous.manifest, previous.generation
+    wanted = model_name(model) if model else manifest.model
+    if wanted != manifest.model:
+        ref = None
+    else:
+        try:
+            ref = resolve(wanted)
+        except ModelNotFound as exc:  # the model folder the index was built with is gone: was a traceback
+            raise gen.IndexMismatch(
+                f"{live / gen.MANIFEST}: this index was built with model {manifest.model}, which is not there any "
+                f"more ({exc}). Put it back, or rebuild with --rebuild (and --model) to switch models."
+            ) from None
+    if ref is None or ref.fingerprint != manifest.model_fingerprint:
+        raise gen.IndexMismatch(
+            f"{live / gen.MANIFEST}: this index was built with model {manifest.model} "
+            f"(fingerprint {manifest.model_fingerprint}); asked for {wanted}. "
+            "Vectors of two models cannot be mixed: rebuild with --rebuild, or use another --index folder."
+        )
+    return ref
+
+
+@dataclass
+class Plan:
+    """What a scan of the posts folder found, compared with the previous generation. Needs no model.
+
+    Every post file ends in exactly one of ``kept`` (same size and mtime: not read), ``touched`` (read, same
+    bytes), ``changed`` (new or edited: parsed and split again) or ``failed`` (unreadable now; its indexed
+    version, if any, is kept and listed in ``kept_previous``). ``removed``: indexed posts whose file is gone.
+    ``stored`` and ``passages`` are what the new generation holds, in path order.
+    """
+
+    stored: list[StoredPost] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # the part of ``changed`` that was not indexed before
+    failed: list[SkippedFile] = field(default_factory=list)
+    warned: list[PostWarning] = field(default_factory=list)  # of the posts parsed by this scan
+    kept_previous: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    dirty: bool = False  # a new generation is worth writing
+
+    def _keep(self, old: StoredPost, previous: _Previous, rel: str) -> None:
+        self.stored.append(old)
+        self.passages.extend(previous.passages_by_post.get(rel, []))
+
+
+def scan(posts_dir: Path, previous: _Previous) -> Plan:
+    """Read what changed in ``posts_dir`` since ``previous`` into a ``Plan``. Never raises for a bad post."""
+    plan = Plan()
+    same_chunker = previous.manifest is not None and previous.manifest.chunker_version == CHUNKER_VERSION
+    # A keyword index of another FTS_VERSION is rewritten from the stored passages; their vectors are reused.
+    plan.dirty = (
+        previous.manifest is None or not same_chunker or not previous.reusable or previous.fts_version != FTS_VERSION
+    )
+    seen: set[str] = set()
+    for path in post_files(posts_dir):
+        rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
+        seen.add(rel)
+        old = previous.posts.get(rel)
+        try:
+            st = path.stat()
+            if old and same_chunker and (old.state.size, old.state.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                plan.kept.append(rel)
+                plan._keep(old, previous, rel)
+                continue
+            # Not path.read_bytes(): that hung on a FIFO, read /dev/zero without end and had no size limit.
+            data, st = read_post_bytes(path, posts_dir)
+            state = FileState(hashlib.sha1(data).hexdigest(), st.st_size, st.st_mtime_ns)
+            if old and same_chunker and old.state.source_hash == state.source_hash:
+                plan.touched.append(rel)
+                plan.stored.append(StoredPost(old.meta, state))  # touched, not changed
+                plan.passages.extend(previous.passages_by_post.get(rel, []))
+                plan.dirty = True  # the new mtime is worth saving: next time no read at all
+                continue
+            post = parse_post(rel, data)
+            new_passages = split_post(post)
+            if not new_passages:  # was stored silently as a post nobody could ever find: say so
+                raise UnreadablePost("no text to index (only front matter, markup, comments or scripts)")
+            plan.warned.extend(PostWarning(rel, message) for message in post.warnings)
+        except (UnreadablePost, OSError) as exc:
+            reason = str(exc) if isinstance(exc, UnreadablePost) else f"cannot read: {exc.strerror or exc}"
+            plan.failed.append(SkippedFile(rel, reason))
+            if old:  # nothing already indexed is lost to a bad edit
+                plan.kept_previous.append(rel)
+                plan._keep(old, previous, rel)
+            continue
+        except Exception as exc:  # a bug of ours in one post must not stop the build
+            plan.failed.append(SkippedFile(rel, f"unexpected {type(exc).__name__}: {exc}"))
+            continue
+        plan.dirty = True
+        plan.changed.append(rel)
+        if old is None:
+            plan.added.append(rel)
+        plan.stored.append(StoredPost(post.meta, state))
+        plan.passages.extend(new_passages)
+    plan.removed = sorted(set(previous.posts) - seen)
+    # Compared in path order, the order they are stored in: post_files() sorts Paths, which put "a/b.md"
+    # before "a-c.md" where SQLite puts it after, so an unchanged folder got a new generation on every run.
+    now_skipped = sorted(plan.failed, key=lambda s: s.path)
+    plan.dirty = plan.dirty or bool(plan.removed) or now_skipped != previous.skipped
+    return plan
 
 
 def update_index(
@@ -153,150 +281,158 @@ def update_index(
     progress: BuildProgress | None = None,
     backend: str = "auto",
     lock_wait: float = 0.0,
+    vectors: str = DEFAULT_VECTORS,
 ) -> BuildReport:
-    """Bring the index in ``index_dir`` up to date with ``posts_dir``."""
+    """Bring the index in ``index_dir`` up to date with ``posts_dir``: scan the folder into a ``Plan``, embed
+    the passages that have no vectors yet (the model resolved and loaded once), write a new generation.
+
+    Raises ``BadInput`` (no such folder), ``IndexBusy``, ``IndexMismatch`` (another model), ``ModelNotFound``,
+    ``IndexProblem`` (cannot write; the previous index is unchanged). ``vectors``: how vectors are made, one of
+    ``VECTOR_METHODS``; an index made another way is re-embedded."""
     started = time.monotonic()
     posts_dir, index_dir = Path(posts_dir), Path(index_dir)
     if not posts_dir.is_dir():
         raise BadInput(f"{posts_dir}: posts folder not found")
+    if vectors not in VECTOR_METHODS:
+        raise BadInput(f"unknown way to make vectors {vectors!r}; expected one of {', '.join(VECTOR_METHODS)}")
     report = BuildReport()
     with gen.write_lock(index_dir, lock_wait):
-        previous = _load_previous(index_dir, model, rebuild)
-        same_chunker = previous.manifest is not None and previous.manifest.chunker_version == CHUNKER_VERSION
-        stored: list[StoredPost] = []
-        passages: list[Passage] = []
-        seen: set[str] = set()
-        # A keyword index of another FTS_VERSION is rewritten from the stored passages; their vectors are reused.
-        changed_anything = previous.manifest is None or not same_chunker or previous.fts_version != FTS_VERSION
-        for path in post_files(posts_dir):
-            rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
-            seen.add(rel)
-            old = previous.posts.get(rel)
-            try:
-                st = path.stat()
-                if old and same_chunker and (old.state.size, old.state.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                    stored.append(old)
-                    passages.extend(previous.passages_by_post.get(rel, []))
-                    continue
-                # Not path.read_bytes(): that hung on a FIFO, read /dev/zero without end and had no size limit.
-                data, st = read_post_bytes(path, posts_dir)
-                state = FileState(hashlib.sha1(data).hexdigest(), st.st_size, st.st_mtime_ns)
-                if old and same_chunker and old.state.source_hash == state.source_hash:
-                    stored.append(StoredPost(old.meta, state))  # touched, not changed
-                    passages.extend(previous.passages_by_post.get(rel, []))
-                    changed_anything = True  # the new mtime is worth saving: next time no read at all
-                    continue
-                post = parse_post(rel, data)
-                new_passages = split_post(post)
-                if not new_passages:  # was stored silently as a post nobody could ever find: say so
-                    raise UnreadablePost("no text to index (only front matter, markup, comments or scripts)")
-                report.warned.extend(PostWarning(rel, message) for message in post.warnings)
-            except (UnreadablePost, OSError) as exc:
-                reason = str(exc) if isinstance(exc, UnreadablePost) else f"cannot read: {exc.strerror or exc}"
-                report.skipped.append(SkippedFile(rel, reason))
-                if old:  # nothing already indexed is lost to a bad edit
-                    report.kept_previous.append(rel)
-                    stored.append(old)
-                    passages.extend(previous.passages_by_post.get(rel, []))
-                continue
-            except Exception as exc:  # a bug of ours in one post must not stop the build
-                report.skipped.append(SkippedFile(rel, f"unexpected {type(exc).__name__}: {exc}"))
-                continue
-            changed_anything = True
-            report.added += old is None
-            report.changed += old is not None
-            stored.append(StoredPost(post.meta, state))
-            passages.extend(new_passages)
-        report.removed = len(set(previous.posts) - seen)
-        # Compared in path order, the order they are stored in: post_files() sorts Paths, which put "a/b.md"
-        # before "a-c.md" where SQLite puts it after, so an unchanged folder got a new generation on every run.
-        now_skipped = sorted(report.skipped, key=lambda s: s.path)
-        changed_anything = changed_anything or report.removed > 0 or now_skipped != previous.skipped
-        report.posts, report.passages = len(stored), len(passages)
-        if not changed_anything:
+        previous = _load_previous(index_dir, rebuild, vectors)
+        ref = _resolve_model(previous, model)
+        plan = scan(posts_dir, previous)
+        report.skipped, report.kept_previous, report.warned = plan.failed, plan.kept_previous, plan.warned
+        report.added, report.changed = len(plan.added), len(plan.changed) - len(plan.added)
+        report.removed = len(plan.removed)
+        report.posts, report.passages = len(plan.stored), len(plan.passages)
+        if not plan.dirty:
             # Still clear what killed builds left (.building-* folders, each up to an index in size): only
             # a publish used to, so after a kill they stayed for as long as the posts did not change.
             gen.collect_garbage(index_dir)
             report.seconds = time.monotonic() - started
             return report
-        vectors, sentence_vectors, encoder = _vectors_for(passages, previous, model, backend, progress, report)
+        _write_generation(index_dir, posts_dir, plan, previous, ref, (backend, vectors), progress, report, started)
+    return report
+
+
+def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, progress, report, started) -> None:
+    """Embed what is missing while the database is written beside it, then publish the generation."""
+    building = None
+    try:
+        building = gen.new_generation(index_dir)
+        # SQLite writes (FTS5 included) overlap the embedding: sqlite3 releases the GIL while it works.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            database = background.submit(write_database, building / DB_FILE, plan.stored, plan.passages, plan.failed)
+            try:
+                vectors, sentence_vectors, method, encoder = embed_missing(
+                    plan.passages, previous, ref, how, progress, report
+                )
+            except (OSError, RuntimeError, sqlite3.Error) as exc:
+                raise _EmbeddingFailed from exc  # not a write problem: re-raised as it was, below
+            finally:
+                wait([database])  # an embedding error wins; the writer is never left running on a removed folder
+            database.result()
         manifest = gen.Manifest(
-            model=encoder.name if encoder else previous.manifest.model,
-            model_fingerprint=encoder.fingerprint if encoder else previous.manifest.model_fingerprint,
+            model=ref.name,
+            model_fingerprint=ref.fingerprint,
             dim=encoder.dim if encoder else previous.manifest.dim,
             chunker_version=CHUNKER_VERSION,
             encoder_kind=encoder.kind if encoder else previous.manifest.encoder_kind,
             posts_dir=str(posts_dir.resolve()),
             built_at=gen.Manifest.now(),
             build_seconds=0.0,
-            counts={"posts": len(stored), "passages": len(passages), "skipped": len(report.skipped)},
+            counts={"posts": len(plan.stored), "passages": len(plan.passages), "skipped": len(plan.failed)},
             files={DB_FILE: "", VECTORS_FILE: "", SENTENCES_FILE: ""},
+            vectors=method,
         )
-        building = None
-        try:
-            building = gen.new_generation(index_dir)
-            write_database(building / DB_FILE, stored, passages, report.skipped)
-            write_vectors(building / VECTORS_FILE, vectors)
-            write_vectors(building / SENTENCES_FILE, sentence_vectors)
-            report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
-            report.generation = gen.publish(index_dir, building, manifest).name
-        # A full disk, a read-only folder: faiss raises RuntimeError, SQLite sqlite3.OperationalError ("database
-        # or disk is full"), which escaped as a traceback and left the half-written generation behind.
-        except (OSError, RuntimeError, sqlite3.Error) as exc:
-            if building is not None:
-                shutil.rmtree(building, ignore_errors=True)
-            detail = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-            raise gen.IndexProblem(
-                f"{index_dir}: could not write the new index ({detail}); the previous index is unchanged"
-            ) from None
-    return report
+        write_vectors(building / VECTORS_FILE, vectors)
+        write_vectors(building / SENTENCES_FILE, sentence_vectors)
+        report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
+        report.generation = gen.publish(index_dir, building, manifest).name
+    # A full disk, a read-only folder: faiss raises RuntimeError, SQLite sqlite3.OperationalError ("database
+    # or disk is full"), which escaped as a traceback and left the half-written generation behind.
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        if building is not None:
+            shutil.rmtree(building, ignore_errors=True)
+        detail = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise gen.IndexProblem(
+            f"{index_dir}: could not write the new index ({detail}); the previous index is unchanged"
+        ) from None
+    except BaseException as exc:  # a model problem, Ctrl-C: no half-written generation left behind
+        if building is not None:
+            shutil.rmtree(building, ignore_errors=True)
+        if isinstance(exc, _EmbeddingFailed):
+            raise exc.__cause__ from None
+        raise
 
 
-def _vectors_for(passages, previous: _Previous, model, backend, progress, report: BuildReport):
-    """Passage and sentence vectors in row order: reused by content hash where possible, the rest embedded.
+class _EmbeddingFailed(Exception):
+    """Carries an error of the embedding past the handler that reports write errors (disk full, read-only)."""
 
-    Each passage is embedded whole (with its post title and headings) and sentence by sentence: a
-    question usually matches one sentence of a talk, and a whole-passage vector dilutes it.
-    """
+
+def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):
+    """The encoder for a build, loaded once. With ``backend="auto"`` the ONNX export is made or checked first
+    (cached by model fingerprint, so queries never need torch) and the encoder that check loaded is the one
+    the build uses; sentence-transformers only when no verified export can be had."""
+    from tripsearch.embed import load_encoder
+    from tripsearch.embed.export import build_onnx
+
+    # One onnxruntime thread and two batches in flight (benchmarks/embed_settings.py, medians of 3 rounds on 2
+    # cores): 2,830 tokens/s against 2,275 for one batch on two threads and 1,752 for one on one; two on two
+    # threads, 2,975, was within noise of it and took more memory. Padding and pooling overlap the inference.
+    if backend == "auto":
+        status = build_onnx(ref, threads=BUILD_THREADS)
+        report.encoder_status = status.line()
+        if status.encoder is not None:
+            return status.encoder
+        backend = "sentence-transformers" if not status.ready else "onnx"
+    return load_encoder(ref, backend=backend, threads=BUILD_THREADS)
+
+
+def embed_missing(passages: list[Passage], previous: _Previous, ref, how, progress, report: BuildReport):
+    """Passage and sentence vectors in row order: reused by content hash where possible, the rest embedded
+    (``Encoder.embed_passages``; ``how`` is (backend, method)). Returns (vectors, sentence vectors, the method
+    they were made with, the encoder or None when nothing needed a model)."""
+    backend, method = how
     missing = [i for i, p in enumerate(passages) if p.content_hash not in previous.vectors_by_hash]
-    report.embedded, report.reused = len(missing), len(passages) - len(missing)
     encoder = None
-    if missing or previous.manifest is None:
-        from tripsearch.embed import ensure_fast_encoder, load_encoder
-
-        name = model or (previous.manifest.model if previous.manifest else None)
-        if backend == "auto":
-            # Export once (cached by model fingerprint) so queries never need torch; when the export is
-            # verified equal, the build uses it too: it is the faster of the two on this CPU.
-            report.encoder_status = ensure_fast_encoder(name)
-        encoder = load_encoder(name, backend=backend)
+    if missing or previous.manifest is None or not previous.reusable:
+        encoder = load_build_encoder(ref, backend, report)
         report.model_loaded, report.encoder_kind = True, encoder.kind
+    else:
+        method = previous.method
     dim = encoder.dim if encoder else previous.manifest.dim
-    texts = [passages[i].embedding_text() for i in missing]
-    sentence_texts = [passages[i].text[s[0] : s[1]] for i in missing for s in passages[i].sentences]
-    new_vectors = np.zeros((0, dim), dtype=np.float32)
+    fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if missing:
-        done, total = [0], len(texts) + len(sentence_texts)
+        from tripsearch.embed.late import PassageInput
 
-        def tick(n: int) -> None:
-            done[0] += n
+        tokens = [0]
+
+        def tick(done: int, total: int) -> None:
+            tokens[0] = done
             if progress:
-                progress(done[0], total)
+                progress(done, total)
 
-        new_vectors = encoder.encode(texts + sentence_texts, batch_size=32, progress=tick)
-    fresh = dict(zip(missing, new_vectors[: len(texts)]))
-    fresh_sentences, first = {}, len(texts)
-    for i in missing:
-        fresh_sentences[i] = new_vectors[first : first + len(passages[i].sentences)]
-        first += len(passages[i].sentences)
+        embed_started = time.monotonic()
+        new, new_sentences, used = encoder.embed_passages(
+            [PassageInput.of(passages[i]) for i in missing], progress=tick, method=method
+        )
+        if used != method and len(missing) < len(passages):  # a model that cannot do ``method``: redo all its way
+            missing = list(range(len(passages)))
+            new, new_sentences, used = encoder.embed_passages(
+                [PassageInput.of(p) for p in passages], progress=tick, method=used
+            )
+        method = used
+        report.tokens, report.embed_seconds = tokens[0], time.monotonic() - embed_started
+        fresh = {i: (new[n], new_sentences[n]) for n, i in enumerate(missing)}
+    report.embedded, report.reused = len(missing), len(passages) - len(missing)
     vectors = np.zeros((len(passages), dim), dtype=np.float32)
     blocks = []
     for i, passage in enumerate(passages):
         if i in fresh:
-            vectors[i], block = fresh[i], fresh_sentences[i]
+            vectors[i], block = fresh[i]
         else:
             vectors[i] = previous.vectors_by_hash[passage.content_hash]
             block = previous.sentence_vectors_by_hash[passage.content_hash]
         blocks.append(block.reshape(-1, dim))
     sentence_vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
-    return vectors, sentence_vectors, encoder
+    return vectors, sentence_vectors, method, encoder

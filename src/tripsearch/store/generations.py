@@ -43,6 +43,9 @@ class Manifest:
     counts: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # file name → sha256, checked when opening
     format: int = FORMAT_VERSION
+    # How the vectors were made (tripsearch.embed.late.METHOD): a build re-embeds an index made another way.
+    # "" for indexes from before it was recorded (passage and sentences embedded separately).
+    vectors: str = ""
 
     @staticmethod
     def now() -> str:
@@ -85,7 +88,9 @@ def read_manifest(generation: Path, verify: bool = True) -> Manifest:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.files.items())
         and isinstance(manifest.dim, int)
         and isinstance(manifest.counts, dict)
-        and all(isinstance(getattr(manifest, f), str) for f in ("model", "model_fingerprint", "chunker_version"))
+        and all(
+            isinstance(getattr(manifest, f), str) for f in ("model", "model_fingerprint", "chunker_version", "vectors")
+        )
     ):
         raise IndexCorrupt(f"{path}: unreadable manifest (a field has the wrong type)")
     if manifest.format != FORMAT_VERSION:
