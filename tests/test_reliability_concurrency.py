@@ -30,7 +30,10 @@ from reliability_support import (  # noqa: F401  (fixtures)
 )
 
 from tripsearch.build import update_index
+from tripsearch.errors import IndexProblem
 from tripsearch.store.generations import IndexBusy
+
+INDEX_PROBLEM = IndexProblem.exit_code  # what the CLI exits with for an index it cannot open, write or use
 
 TESTS = Path(__file__).resolve().parent
 REINDEXES = 6
@@ -183,7 +186,7 @@ def test_two_writers_at_once(tmp_path, fast_encoder, say):
             if proc is not None and proc.poll() is None:
                 proc.kill()
     assert still_running, "the first writer finished while the second ran: inconclusive"
-    assert second.returncode == 2, (second.stdout, second.stderr)
+    assert second.returncode == INDEX_PROBLEM, (second.stdout, second.stderr)
     assert "another `tripsearch index` is updating this index" in second.stderr and "Traceback" not in second.stderr
     assert first.returncode == 0, err1[-2000:]
     assert third.returncode == 0 and "index up to date" in out3, (out3, err3[-2000:])  # the first did the work

@@ -36,9 +36,12 @@ from reliability_support import (  # noqa: F401  (fixtures)
 )
 
 from tripsearch.build import update_index
+from tripsearch.errors import IndexProblem
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE
+
+INDEX_PROBLEM = IndexProblem.exit_code  # what the CLI exits with for an index it cannot open, write or use
 
 GENERATION_FILES = {gen.MANIFEST, DB_FILE, VECTORS_FILE, SENTENCES_FILE}
 
@@ -209,7 +212,9 @@ def test_cli_on_a_damaged_index_errors_cleanly_and_a_build_heals_it(work, fast_e
         text=True,
         timeout=120,
     )
-    assert query.returncode == 2 and str(target) in query.stderr and "Traceback" not in query.stderr, query.stderr
+    assert query.returncode == INDEX_PROBLEM and str(target) in query.stderr and "Traceback" not in query.stderr, (
+        query.stderr
+    )
     build = run_indexer(posts, index_dir)  # nothing trustworthy to reuse: builds afresh beside it
     assert build.returncode == 0, build.stderr[-2000:]
     assert index_state(index_dir, fast_encoder).versions == corpus_versions(posts)
@@ -244,7 +249,7 @@ def test_model_change_is_refused_and_rebuild_switches(work, fast_encoder, tmp_pa
 
     write_post(posts, 1, 2, sections=1)
     refused = run_indexer(posts, index_dir, "--model", str(other), env=env)
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+    assert refused.returncode == INDEX_PROBLEM and "Traceback" not in refused.stderr, refused.stderr[-2000:]
     assert "built with model all-MiniLM-L6-v2" in refused.stderr and "--rebuild" in refused.stderr
     assert _live(index_dir).name == before  # untouched
 
@@ -254,17 +259,23 @@ def test_model_change_is_refused_and_rebuild_switches(work, fast_encoder, tmp_pa
     assert (manifest.model, manifest.model_fingerprint) == (str(other), other_fp)
     assert run_indexer(posts, index_dir, env=env).stdout.startswith("index up to date")  # remembers the model
     back = run_indexer(posts, index_dir, "--model", "all-MiniLM-L6-v2", env=env)
-    assert back.returncode == 2 and f"built with model {other}" in back.stderr
+    assert back.returncode == INDEX_PROBLEM and f"built with model {other}" in back.stderr
 
     # The model changes in place (same folder, new fingerprint): refused for updates and for queries.
     (other / "config.json").write_text(json.dumps({**config, "tripsearch_test_variant": 2}))
     write_post(posts, 1, 3, sections=1)
     changed = run_indexer(posts, index_dir, env=env)
-    assert changed.returncode == 2 and f"fingerprint {other_fp}" in changed.stderr and "Traceback" not in changed.stderr
+    assert (
+        changed.returncode == INDEX_PROBLEM
+        and f"fingerprint {other_fp}" in changed.stderr
+        and "Traceback" not in changed.stderr
+    )
     # The model folder is gone: a clear error, not a traceback.
     shutil.rmtree(other)
     gone = run_indexer(posts, index_dir, env=env)
-    assert gone.returncode == 2 and "not there any more" in gone.stderr and "Traceback" not in gone.stderr, gone.stderr
+    assert (
+        gone.returncode == INDEX_PROBLEM and "not there any more" in gone.stderr and "Traceback" not in gone.stderr
+    ), gone.stderr
     say(f"model change: `{_error_line(refused.stderr)[:300]}…`")
 
 
@@ -298,7 +309,7 @@ def test_read_only_index_folder(work, fast_encoder, say):
         assert caught.value.errno == errno.EROFS
         write_post(posts, 2, 2, sections=1)
         result = run_indexer(posts, index_dir)
-        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert result.returncode == INDEX_PROBLEM and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert "cannot write the index here (Read-only file system)" in result.stderr
         refused = _error_line(result.stderr)[:200]
         after = index_state(index_dir, fast_encoder)  # readers are fine on a read-only index
@@ -337,7 +348,7 @@ def test_full_disk(work, fast_encoder, tmp_path, say):
         os.truncate(filler, filler.stat().st_size - 24 * 1024)  # room for a folder, not for a database
         write_post(posts, 3, 2, sections=1)
         result = run_indexer(posts, index_dir)
-        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert result.returncode == INDEX_PROBLEM and "Traceback" not in result.stderr, result.stderr[-3000:]
         message = _error_line(result.stderr)
         assert "could not write the new index" in message and "the previous index is unchanged" in message
         assert not list(index_dir.glob(".building-*")), "the half-written generation was left behind"
@@ -362,4 +373,6 @@ def test_index_path_under_a_file(work, tmp_path):
     with pytest.raises(gen.IndexNotFound):
         open_index(blocker / "index")
     result = run_indexer(posts, blocker / "index")
-    assert result.returncode == 2 and "Traceback" not in result.stderr and "Not a directory" in result.stderr
+    assert (
+        result.returncode == INDEX_PROBLEM and "Traceback" not in result.stderr and "Not a directory" in result.stderr
+    )
