@@ -17,19 +17,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import SAMPLE_POSTS
+from reliability_support import fast_encoder  # noqa: F401  (fixture)
 
 from tripsearch.embed.late import METHOD, TWO_PASS, PassageInput, _pieces, plan_windows
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    from tripsearch.embed import ensure_fast_encoder
-    from tripsearch.embed.runtime import OnnxEncoder
-
-    status = ensure_fast_encoder(None)
-    if not status.startswith("onnx encoder ready"):
-        pytest.skip(f"no ONNX export of the default model: {status}")
-    return OnnxEncoder(None)
+def encoder(fast_encoder):
+    """The default model's ONNX encoder (reliability_support exports it once per session)."""
+    return fast_encoder
 
 
 @pytest.fixture(scope="module")
