@@ -9,21 +9,8 @@ from pathlib import Path
 
 import click
 
+from tripsearch.cli_output import answer_dict, hit_dict, passage_dict, print_answer, print_hit, print_warnings
 from tripsearch.errors import TripsearchError  # stdlib only: keeps start-up light
-
-
-def _passage_dict(p, tokens: int) -> dict:
-    return {
-        "id": p.id,
-        "ordinal": p.ordinal,
-        "session_title": p.session_title,
-        "heading_path": list(p.heading_path),
-        "start_line": p.start_line,
-        "end_line": p.end_line,
-        "words": p.word_count,
-        "tokens": tokens,
-        "text": p.text,
-    }
 
 
 class _Commands(click.Group):
@@ -113,7 +100,7 @@ def chunks(path: Path, as_json: bool) -> None:
                     "path": post.path,
                     "title": post.meta.title,
                     "warnings": list(post.warnings),
-                    "passages": [_passage_dict(p, tokens[p.id]) for p in passages],
+                    "passages": [passage_dict(p, tokens[p.id]) for p in passages],
                 }
                 for post, passages in posts
             ],
@@ -129,7 +116,7 @@ def chunks(path: Path, as_json: bool) -> None:
             click.secho(f"  [{p.ordinal}] {where}  lines {p.start_line}-{p.end_line}, {size}", fg="cyan")
             for line in p.text.splitlines():
                 click.echo(f"      {line}")
-    _print_warnings((post.path, message) for post in result.posts for message in post.warnings)
+    print_warnings((post.path, message) for post in result.posts for message in post.warnings)
     for skipped in result.skipped:
         click.secho(f"skipped {skipped.path}: {skipped.reason}", fg="yellow", err=True)
     if path.is_dir():
@@ -141,12 +128,6 @@ def chunks(path: Path, as_json: bool) -> None:
             f"tokens (model input) min {t['min']} / median {t['median']:g} / max {t['max']}, "
             f"{t[f'over_{MODEL_MAX_TOKENS}']} over {MODEL_MAX_TOKENS}"
         )
-
-
-def _print_warnings(warnings) -> None:
-    """``warnings``: (post path, message) pairs, printed as ``warning PATH: message`` on stderr."""
-    for path, message in warnings:
-        click.secho(f"warning {path}: {message}", fg="yellow", err=True)
 
 
 def _default_index() -> Path:
@@ -212,7 +193,7 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
             bar.close()  # first, so an error starts on a line of its own
     if report.encoder_status:
         click.echo(report.encoder_status, err=True)
-    _print_warnings((w.path, w.message) for w in report.warned)
+    print_warnings((w.path, w.message) for w in report.warned)
     for skipped in report.skipped:
         kept = " (kept the indexed version)" if skipped.path in report.kept_previous else ""
         click.secho(f"skipped {skipped.path}: {skipped.reason}{kept}", fg="yellow", err=True)
@@ -263,45 +244,6 @@ def filter_options(func):
     return func
 
 
-def hit_dict(hit) -> dict:
-    return {
-        "passage_id": hit.passage_id,
-        "score": round(hit.score, 6),
-        "path": hit.path,
-        "post_title": hit.post_title,
-        "session_title": hit.session_title,
-        "heading_path": list(hit.heading_path),
-        "start_line": hit.start_line,
-        "end_line": hit.end_line,
-        "date": hit.date.isoformat() if hit.date else None,
-        "authors": list(hit.authors),
-        "tags": list(hit.tags),
-        "url": hit.url,
-        "dense_rank": hit.dense_rank,
-        "keyword_rank": hit.keyword_rank,
-        "highlights": [list(span) for span in hit.highlights],
-        "text": hit.text,
-    }
-
-
-def _highlighted(text: str, spans) -> str:
-    out, last = [], 0
-    for start, end in spans:
-        out += [text[last:start], click.style(text[start:end], fg="yellow", bold=True, underline=True)]
-        last = end
-    return "".join(out + [text[last:]])
-
-
-def print_hit(rank: int, hit) -> None:
-    date = hit.date.isoformat() if hit.date else "undated"
-    click.secho(f"{rank:>2}. [{hit.score:.4f}] {hit.post_title} ({date})", bold=True)
-    if hit.session_title:
-        click.secho(f"    {' › '.join(hit.heading_path)}", fg="cyan")
-    click.secho(f"    {hit.path}:{hit.start_line}-{hit.end_line}", fg="bright_black")
-    for line in _highlighted(hit.text, hit.highlights).splitlines():
-        click.echo(f"    {line}")
-
-
 @main.command()
 @click.argument("queries", nargs=-1)
 @index_option
@@ -341,35 +283,6 @@ def _answer_each(raw_questions, index_dir, as_json: bool, run, to_json, show) ->
         show(result)
 
 
-def answer_dict(answer) -> dict:
-    return {
-        "question": answer.question,
-        "abstained": answer.abstained,
-        "reason": answer.reason,
-        "confidence": round(answer.confidence, 4),
-        "answer": [
-            {
-                "text": s.text,
-                "score": round(s.score, 4),
-                "passage_id": s.passage_id,
-                "start": s.start,
-                "end": s.end,
-                "citation": {
-                    "post_title": s.citation.post_title,
-                    "session_title": s.citation.session_title,
-                    "date": s.citation.date.isoformat() if s.citation.date else None,
-                    "path": s.citation.path,
-                    "start_line": s.citation.start_line,
-                    "end_line": s.citation.end_line,
-                    "url": s.citation.url,
-                },
-            }
-            for s in answer.sentences
-        ],
-        "hits": [hit_dict(h) for h in answer.hits],
-    }
-
-
 @main.command()
 @click.argument("questions", nargs=-1)
 @index_option
@@ -389,23 +302,6 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
         to_json=lambda q, answer: answer_dict(answer),
         show=print_answer,
     )
-
-
-def print_answer(answer) -> None:
-    if answer.abstained:
-        click.secho(f"  The reports don't seem to answer this ({answer.reason}).", fg="magenta")
-    for s in answer.sentences:
-        c = s.citation
-        click.echo(f"  » {click.style(s.text, bold=True)}")
-        date = c.date.isoformat() if c.date else "undated"
-        where = f"{c.post_title} › {c.session_title}" if c.session_title else c.post_title
-        click.secho(
-            f"    — {where} ({date}), {c.path}:{c.start_line}-{c.end_line}" + (f" {c.url}" if c.url else ""), fg="cyan"
-        )
-    if answer.sentences:
-        click.echo(f"  confidence {answer.confidence:.2f}")
-    for rank, hit in enumerate(answer.hits, start=1):
-        print_hit(rank, hit)
 
 
 @main.command(name="eval")
