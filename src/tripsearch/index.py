@@ -86,7 +86,11 @@ class Index:
     # ---- building and opening -------------------------------------------------------------
     @classmethod
     def open(cls, index_dir: Path | str = DEFAULT_INDEX, encoder=None) -> Index:
-        """Open the live generation of ``index_dir``; ``encoder`` reuses an already loaded model."""
+        """Open the live generation of ``index_dir``; ``encoder`` reuses an already loaded model.
+
+        Raises ``IndexNotFound`` (no index there yet), ``IndexCorrupt`` (a file is damaged or does not match
+        its manifest), ``IndexMismatch`` (another index format); all are ``tripsearch.errors.IndexProblem``.
+        """
         index_dir = Path(index_dir)
         if not index_dir.is_dir():
             raise gen.IndexNotFound(f"{index_dir}: no index here yet; build one with `tripsearch index POSTS_DIR`")
@@ -112,13 +116,23 @@ class Index:
         rebuild: bool = False,
         progress: BuildProgress | None = None,
     ) -> Index:
+        """Build (or update) the index of ``posts_dir`` in ``index_dir`` and open it.
+
+        ``progress`` is called with (tokens embedded so far, tokens to embed). Raises what
+        ``tripsearch.build.update_index`` raises (``BadInput`` for a missing posts folder, ``IndexBusy``,
+        ``IndexMismatch``, ``ModelNotFound``, ``IndexProblem`` when the index cannot be written) and what
+        ``open`` raises. Bad posts never raise: they are in the build report's skipped and warned lists.
+        """
         from tripsearch.build import update_index
 
         update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress)
         return cls.open(index_dir)
 
     def update(self, posts_dir: Path | str | None = None, progress: BuildProgress | None = None) -> BuildReport:
-        """Bring the index up to date with ``posts_dir`` (default: the folder it was built from), then reload."""
+        """Bring the index up to date with ``posts_dir`` (default: the folder it was built from), then reload.
+
+        Returns the ``BuildReport``; raises what ``build`` raises.
+        """
         from tripsearch.build import update_index
 
         report = update_index(posts_dir or self.manifest.posts_dir, self.index_dir, progress=progress)
@@ -202,7 +216,13 @@ class Index:
         until=None,
         post: str | None = None,
     ) -> list[Hit]:
-        """The ``k`` passages that best match ``query``, among those the filters let through."""
+        """The ``k`` passages that best match ``query``, among those the filters let through, best first.
+
+        ``mode``: one of ``MODES`` (hybrid: 0.7·z(dense) + 0.3·z(BM25), see ``search.fusion``). ``author`` and
+        ``tag`` compare NFC and case-folded; ``since``/``until`` are dates or full ``YYYY-MM-DD`` strings,
+        inclusive; ``post`` is a path or part of one. Raises ``BadInput`` for an unknown mode or an unreadable
+        date, ``IndexMismatch`` when the model the index was built with cannot be loaded.
+        """
         return self._search(query, k, mode, Filters.of(author, tag, since, until, post))[0]
 
     def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
@@ -250,7 +270,8 @@ class Index:
         cross_encoder: str | None = None,
     ):
         """An extractive ``Answer``: the answering sentences with citations, the supporting passages with
-        those sentences marked, a confidence, and ``abstained`` when the reports don't seem to say."""
+        those sentences marked, a confidence (0–1), and ``abstained`` with a ``reason`` when the reports don't
+        seem to say. Each answer sentence's citation is its own talk and lines. Raises as ``search`` does."""
         from tripsearch.answer.pipeline import answer_question
 
         model = self._cross_encoder(cross_encoder) if cross_encoder else None
@@ -266,7 +287,8 @@ class Index:
             return cache[path]
 
     def related(self, passage_id: str, k: int = 5) -> list[Hit]:
-        """Passages on the same topic from other posts (other conferences, other years): one per post."""
+        """Passages on the same topic from other posts (other conferences, other years): one per post, best
+        first by passage cosine. Raises ``PassageNotFound`` for an id not in this index."""
         row = self.row_of(passage_id)
         source = self.passages[row].post.path
         sims = self._vectors @ self._vectors[row]
@@ -282,12 +304,14 @@ class Index:
         return hits
 
     def row_of(self, passage_id: str) -> int:
+        """The row (0…n-1: SQLite row, FAISS vector) of a passage id; ``PassageNotFound`` if it is not here."""
         try:
             return self._row_of[passage_id]
         except KeyError:
             raise PassageNotFound(f"no passage with id {passage_id!r} in this index") from None
 
     def passage(self, passage_id: str) -> Passage:
+        """The ``Passage`` with this id; ``PassageNotFound`` if it is not here."""
         return self.passages[self.row_of(passage_id)]
 
 
