@@ -5,7 +5,7 @@
 Embeds the same passages (a fixed sample of the corpus) with ``tripsearch.embed.late.embed_passages`` under
 each setting, the settings interleaved round by round so that load from other processes hits them alike;
 prints the median tokens/s per setting and the process's peak RSS after each setting's first run (the
-onnxruntime arena grows with the largest batch and never shrinks). ``tripsearch.build.BUILD_THREADS`` and
+onnxruntime arena grows with the largest batch and never shrinks). ``tripsearch.embed.build_vectors.BUILD_THREADS`` and
 ``tripsearch.embed.late.TOKEN_BUDGET`` were chosen with it.
 """
 

@@ -2,7 +2,7 @@
 
 1. ``scan``: read the folder into a ``Plan`` against the previous generation (kept, touched, changed, failed,
    removed posts). Needs no model.
-2. ``embed_missing``: vectors for passages whose text is new (``tripsearch.embed.late``: token-sized batches,
+2. ``embed_missing`` (``tripsearch.embed.build_vectors``): vectors for passages whose text is new (``tripsearch.embed.late``: token-sized batches,
    two in flight); the model is resolved once and loaded once (``load_build_encoder``).
 3. ``_write_generation``: the database is written while the embedding runs, then vectors, then publish.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripsearch.embed.build_vectors import embed_missing
 from tripsearch.embed.late import METHOD, TWO_PASS
 from tripsearch.embed.models import ModelNotFound, ModelRef, model_name, resolve
 from tripsearch.errors import BadInput
@@ -52,7 +53,6 @@ BuildProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to
 VECTOR_METHODS = (METHOD, TWO_PASS)
 DEFAULT_VECTORS = TWO_PASS
 LEGACY_VECTORS = {"": TWO_PASS}  # manifests from before the method was recorded: made exactly that way
-BUILD_THREADS = 1  # onnxruntime intra-op threads per session in a build (two batches run at once)
 
 
 @dataclass
@@ -367,72 +367,3 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
 
 class _EmbeddingFailed(Exception):
     """Carries an error of the embedding past the handler that reports write errors (disk full, read-only)."""
-
-
-def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):
-    """The encoder for a build, loaded once. With ``backend="auto"`` the ONNX export is made or checked first
-    (cached by model fingerprint, so queries never need torch) and the encoder that check loaded is the one
-    the build uses; sentence-transformers only when no verified export can be had."""
-    from tripsearch.embed import load_encoder
-    from tripsearch.embed.export import build_onnx
-
-    # One onnxruntime thread and two batches in flight (benchmarks/embed_settings.py, medians of 3 rounds on 2
-    # cores): 2,830 tokens/s against 2,275 for one batch on two threads and 1,752 for one on one; two on two
-    # threads, 2,975, was within noise of it and took more memory. Padding and pooling overlap the inference.
-    if backend == "auto":
-        status = build_onnx(ref, threads=BUILD_THREADS)
-        report.encoder_status = status.line()
-        if status.encoder is not None:
-            return status.encoder
-        backend = "sentence-transformers" if not status.ready else "onnx"
-    return load_encoder(ref, backend=backend, threads=BUILD_THREADS)
-
-
-def embed_missing(passages: list[Passage], previous: _Previous, ref, how, progress, report: BuildReport):
-    """Passage and sentence vectors in row order: reused by content hash where possible, the rest embedded
-    (``Encoder.embed_passages``; ``how`` is (backend, method)). Returns (vectors, sentence vectors, the method
-    they were made with, the encoder or None when nothing needed a model)."""
-    backend, method = how
-    missing = [i for i, p in enumerate(passages) if p.content_hash not in previous.vectors_by_hash]
-    encoder = None
-    if missing or previous.manifest is None or not previous.reusable:
-        encoder = load_build_encoder(ref, backend, report)
-        report.model_loaded, report.encoder_kind = True, encoder.kind
-    else:
-        method = previous.method
-    dim = encoder.dim if encoder else previous.manifest.dim
-    fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if missing:
-        from tripsearch.embed.late import PassageInput
-
-        tokens = [0]
-
-        def tick(done: int, total: int) -> None:
-            tokens[0] = done
-            if progress:
-                progress(done, total)
-
-        embed_started = time.monotonic()
-        new, new_sentences, used = encoder.embed_passages(
-            [PassageInput.of(passages[i]) for i in missing], progress=tick, method=method
-        )
-        if used != method and len(missing) < len(passages):  # a model that cannot do ``method``: redo all its way
-            missing = list(range(len(passages)))
-            new, new_sentences, used = encoder.embed_passages(
-                [PassageInput.of(p) for p in passages], progress=tick, method=used
-            )
-        method = used
-        report.tokens, report.embed_seconds = tokens[0], time.monotonic() - embed_started
-        fresh = {i: (new[n], new_sentences[n]) for n, i in enumerate(missing)}
-    report.embedded, report.reused = len(missing), len(passages) - len(missing)
-    vectors = np.zeros((len(passages), dim), dtype=np.float32)
-    blocks = []
-    for i, passage in enumerate(passages):
-        if i in fresh:
-            vectors[i], block = fresh[i]
-        else:
-            vectors[i] = previous.vectors_by_hash[passage.content_hash]
-            block = previous.sentence_vectors_by_hash[passage.content_hash]
-        blocks.append(block.reshape(-1, dim))
-    sentence_vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
-    return vectors, sentence_vectors, method, encoder
