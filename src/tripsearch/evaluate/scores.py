@@ -6,11 +6,10 @@ A returned passage answers a question when it holds one of the question's eviden
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tripsearch.evaluate.matching import is_answer, sentence_matches_quote
+from tripsearch.evaluate.crossval import QuestionResult, figures_of, score
 from tripsearch.evaluate.questions import Question
 
 
@@ -42,17 +41,12 @@ class Report:
         }
 
 
-def _summarise(rows: list[dict]) -> Scores:
-    if not rows:
+def _summarise(results: list[QuestionResult]) -> Scores:
+    """The search figures of ``crossval.figures_of``, in the shape the notebook reads."""
+    if not results:
         return Scores()
-    return Scores(
-        n=len(rows),
-        hit1=statistics.fmean(r["rank"] == 1 for r in rows),
-        recall5=statistics.fmean(r["rank"] is not None and r["rank"] <= 5 for r in rows),
-        recall10=statistics.fmean(r["rank"] is not None and r["rank"] <= 10 for r in rows),
-        mrr10=statistics.fmean(1 / r["rank"] if r["rank"] else 0.0 for r in rows),
-        words=statistics.fmean(r["words"] for r in rows),
-    )
+    f = figures_of(results)
+    return Scores(n=f.retrieved, hit1=f.hit1, recall5=f.recall5, recall10=f.recall10, mrr10=f.mrr10, words=f.words)
 
 
 def evaluate(index, questions: list[Question], mode: str = "hybrid", k: int = 10) -> Report:
@@ -60,24 +54,17 @@ def evaluate(index, questions: list[Question], mode: str = "hybrid", k: int = 10
 
     ``mode`` is a search mode, or "rerank": the passage order of ``Index.ask``, after its second stage.
     """
-    rows = []
+    results = []
     for q in questions:
         if not q.answerable or not q.evidence:
             continue
         hits = list(index.ask(q.question, k=k).hits) if mode == "rerank" else index.search(q.question, k=k, mode=mode)
-        rank = next((i for i, h in enumerate(hits, start=1) if is_answer(h, q)), None)
-        rows.append(
-            {
-                "id": q.id,
-                "type": q.type,
-                "rank": rank,
-                "words": statistics.fmean(len(h.text.split()) for h in hits) if hits else 0.0,
-            }
-        )
+        results.append(score(q, hits))
     by_type = defaultdict(list)
-    for r in rows:
-        by_type[r["type"]].append(r)
-    return Report(mode, _summarise(rows), {t: _summarise(rs) for t, rs in by_type.items()}, rows)
+    for r in results:
+        by_type[r.type].append(r)
+    rows = [{"id": r.id, "type": r.type, "rank": r.rank, "words": r.words} for r in results]
+    return Report(mode, _summarise(results), {t: _summarise(rs) for t, rs in by_type.items()}, rows)
 
 
 @dataclass
@@ -109,14 +96,7 @@ def evaluate_answers(index, questions: list[Question], k: int = 5) -> AnswerRepo
     correct = 0
     for q in questions:
         answer = index.ask(q.question, k=k)
-        top = answer.sentences[0] if answer.sentences else None
-        if top is None and answer.hits and answer.hits[0].highlights:  # abstained: still judge its best guess
-            hit = answer.hits[0]
-            start, end = hit.highlights[0]
-            top_text, top_path = hit.text[start:end], hit.path
-        else:
-            top_text, top_path = (top.text, top.citation.path) if top else ("", "")
-        ok = any(top_path == f and sentence_matches_quote(top_text, quote) for f, quote in q.evidence)
+        ok = score(q, answer.hits, answer).top_overlaps  # an abstention's best guess is judged too
         report.rows.append(
             {
                 "id": q.id,
