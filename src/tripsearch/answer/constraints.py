@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from tripsearch.answer.answer_types import AnswerType, answers_type, recognise
 from tripsearch.answer.mentions import QuestionUnderstanding
 from tripsearch.answer.names import person_names
-from tripsearch.answer.vocabulary import squash
+from tripsearch.answer.vocabulary import YEAR_IN_TEXT, squash
 from tripsearch.records import Passage, PostMeta
 from tripsearch.unicode import nfc
 
@@ -128,7 +128,7 @@ def _place(key: str, sentence: str, passage: str, post: str) -> str | None:
 
 
 def _post_years(post: PostMeta) -> set[int]:
-    years = {int(y) for y in re.findall(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)", " ".join([post.title, *post.tags]))}
+    years = {int(y) for y in YEAR_IN_TEXT.findall(" ".join([post.title, *post.tags]))}
     if post.date:
         years.add(post.date.year)
     return years

@@ -63,6 +63,8 @@ MAX_NAME_TOKENS = 4
 TAG_TITLE_SHARE = 0.7  # see Vocabulary._tag_names_title
 _TOKEN = re.compile(r"[^\W_]+")
 _YEAR = re.compile(r"^(19[89]\d|20[0-4]\d)$")
+# A year a post can be about, anywhere in a title or tag (1980-2049): the same span as _YEAR.
+YEAR_IN_TEXT = re.compile(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)")
 _DAY_IN_TITLE = re.compile(r"\bday\s*#?\s*(?:\d+|one|two|three|four|five)\b", re.I)
 _SHORT_YEAR = re.compile(r"['’](\d\d)$")  # FOSDEM'19
 
@@ -278,7 +280,7 @@ class Vocabulary:
         tag_keys = {canonical(squash(re.sub(r"\d+$", "", t))) for t in meta.tags} | {squash(t) for t in meta.tags}
         tag_keys.discard("")
         years = {y for i in range(len(toks)) if (y := year_of_token(toks, i, title))}
-        years |= {int(m) for t in meta.tags for m in re.findall(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)", t)}
+        years |= {int(m) for t in meta.tags for m in YEAR_IN_TEXT.findall(t)}
         if meta.date:
             years.add(meta.date.year)
         self.post_years[meta.path] = years
