@@ -70,12 +70,9 @@ def chunks(path: Path, as_json: bool) -> None:
     posts = [(post, split_post(post)) for post in result.posts]
     words = [p.word_count for _, passages in posts for p in passages]
     # What the encoder sees: title › headings + text, with [CLS] and [SEP]; over MODEL_MAX_TOKENS is cut off.
-    flat = count_tokens([p.embedding_text() for _, passages in posts for p in passages])
-    flat = [n + SPECIAL_TOKENS for n in flat]
-    tokens, at = {}, 0
-    for _, passages in posts:
-        for p in passages:
-            tokens[p.id], at = flat[at], at + 1
+    every = [p for _, passages in posts for p in passages]
+    flat = [n + SPECIAL_TOKENS for n in count_tokens([p.embedding_text() for p in every])]
+    tokens = {p.id: n for p, n in zip(every, flat)}
     summary = {
         "posts_read": len(result.posts),
         "posts_with_warnings": sum(1 for post in result.posts if post.warnings),

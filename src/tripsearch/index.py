@@ -198,12 +198,12 @@ class Index:
             sql = "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1"
             return query is None or self._con.execute(sql, (query,)).fetchone() is not None
 
+        def known(word: str) -> bool:
+            pieces = parts(word)
+            return found(word) or (bool(pieces) and all(found(p) for p in pieces))
+
         with self._sql_lock:
-            return [
-                word
-                for word in dict.fromkeys(words)
-                if not found(word) and not (parts(word) and all(found(p) for p in parts(word)))
-            ]
+            return [word for word in dict.fromkeys(words) if not known(word)]
 
     def search(
         self,
