@@ -118,32 +118,30 @@ def run(sample: Path) -> None:
 
 
 def compare_dates(rows) -> None:
+    """Precision, recall and speed of datefinder and dateparser on the date label, where installed."""
     date_rows = [{"sentence": r["sentence"], "labels": ["date"] if "date" in r["labels"] else []} for r in rows]
-    try:
+
+    def datefinder_finds():
         import datefinder
 
-        def by_datefinder(sentence, label):
-            return label == "date" and bool(list(datefinder.find_dates(sentence)))
+        return lambda sentence: bool(list(datefinder.find_dates(sentence)))
 
-        t = time.perf_counter()
-        result = score(date_rows, by_datefinder)["date"]
-        ms = (time.perf_counter() - t) / len(rows) * 1000
-        print(f"datefinder date: precision {result[0]:.2f} recall {result[1]:.2f} ({ms:.2f} ms per sentence)")
-    except ImportError:
-        print("datefinder not installed")
-    try:
+    def dateparser_finds():
         from dateparser.search import search_dates
 
-        def by_dateparser(sentence, label):
-            return label == "date" and bool(search_dates(sentence, languages=["en"]))
+        return lambda sentence: bool(search_dates(sentence, languages=["en"]))
 
-        by_dateparser(rows[0]["sentence"], "date")  # first call loads its tables
+    for name, load in (("datefinder", datefinder_finds), ("dateparser", dateparser_finds)):
+        try:
+            finds = load()
+        except ImportError:
+            print(f"{name} not installed")
+            continue
+        finds(rows[0]["sentence"])  # a first call may load its tables: not timed
         t = time.perf_counter()
-        result = score(date_rows, by_dateparser)["date"]
+        result = score(date_rows, lambda sentence, label, finds=finds: label == "date" and finds(sentence))["date"]
         ms = (time.perf_counter() - t) / len(rows) * 1000
-        print(f"dateparser date: precision {result[0]:.2f} recall {result[1]:.2f} ({ms:.2f} ms per sentence)")
-    except ImportError:
-        print("dateparser not installed")
+        print(f"{name} date: precision {result[0]:.2f} recall {result[1]:.2f} ({ms:.2f} ms per sentence)")
 
 
 if __name__ == "__main__":
