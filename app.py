@@ -19,6 +19,7 @@ import streamlit as st
 from tripsearch.build import update_index
 from tripsearch.errors import IndexNotFound, IndexProblem, TripsearchError
 from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, where
+from tripsearch.search.blocks import mark_sentences
 from tripsearch.store.generations import current_generation
 
 ROOT = Path(__file__).resolve().parent
@@ -176,11 +177,8 @@ def page(posts_dir: Path, index_dir: Path) -> None:
     if options["mode"] == "hybrid":
         hits = list(answer.hits)
     else:
-        marks = {h.passage_id: h.highlights for h in answer.hits}
-        hits = [
-            h.__class__(**{**h.__dict__, "highlights": marks.get(h.passage_id, ())})
-            for h in idx.search(question, k=options["k"], mode=options["mode"], **filters)
-        ]
+        found = idx.search(question, k=options["k"], mode=options["mode"], **filters)
+        hits = [mark_sentences(h, answer.sentences) for h in found]
     if not hits:
         st.warning("No passages match this question with these filters.")
         return

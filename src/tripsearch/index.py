@@ -11,6 +11,7 @@ import numpy as np
 
 from tripsearch.errors import BadInput, PassageNotFound
 from tripsearch.records import Hit, Passage, SkippedFile
+from tripsearch.search.blocks import group_windows
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
 from tripsearch.search.keyword import keyword_rows
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not
     from tripsearch.build import BuildProgress, BuildReport
 
 MODES = ("hybrid", "dense", "keyword", "hybrid-rrf")
+BLOCK_POOL = 3  # passages looked at per hit asked for: windows of one talk fold into one hit (search.blocks)
 DEFAULT_INDEX = Path("index")
 
 
@@ -216,14 +218,25 @@ class Index:
         until=None,
         post: str | None = None,
     ) -> list[Hit]:
-        """The ``k`` passages that best match ``query``, among those the filters let through, best first.
+        """The ``k`` hits that best match ``query``, among those the filters let through, best first. Windows of
+        one talk that rank among the returned passages come back as one hit (``search.blocks``).
 
         ``mode``: one of ``MODES`` (hybrid: 0.7·z(dense) + 0.3·z(BM25), see ``search.fusion``). ``author`` and
         ``tag`` compare NFC and case-folded; ``since``/``until`` are dates or full ``YYYY-MM-DD`` strings,
         inclusive; ``post`` is a path or part of one. Raises ``BadInput`` for an unknown mode or an unreadable
         date, ``IndexMismatch`` when the model the index was built with cannot be loaded.
         """
-        return self._search(query, k, mode, Filters.of(author, tag, since, until, post))[0]
+        hits = self._search(query, k * BLOCK_POOL, mode, Filters.of(author, tag, since, until, post))[0]
+        return group_windows(hits, k, self.talk_of)
+
+    def talk_of(self, passage_id: str) -> tuple[tuple[str, int], int]:
+        """(talk key, ordinal) of a passage: windows of one talk (same post, same heading path, consecutive
+        ordinals) share the key, ``(post path, ordinal of the talk's first window)``. Raises ``PassageNotFound``."""
+        passage = self.passage(passage_id)
+        runs = self.__dict__.get("_talk_runs")
+        if runs is None:
+            runs = self.__dict__["_talk_runs"] = _talk_runs(self.passages)
+        return (passage.post.path, runs[passage_id]), passage.ordinal
 
     def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
         """Hits, plus the sentence similarities the answer stage reuses."""
@@ -313,6 +326,26 @@ class Index:
     def passage(self, passage_id: str) -> Passage:
         """The ``Passage`` with this id; ``PassageNotFound`` if it is not here."""
         return self.passages[self.row_of(passage_id)]
+
+
+def _talk_runs(passages: list[Passage]) -> dict[str, int]:
+    """passage id → ordinal of the first passage of its talk run (consecutive windows with one heading path)."""
+    by_post: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_post.setdefault(passage.post.path, []).append(passage)
+    runs: dict[str, int] = {}
+    for items in by_post.values():
+        items.sort(key=lambda p: p.ordinal)
+        first = None
+        for before, passage in zip([None, *items], items):
+            same = (
+                before is not None
+                and before.heading_path == passage.heading_path
+                and before.ordinal + 1 == passage.ordinal
+            )
+            first = first if same else passage.ordinal
+            runs[passage.id] = first
+    return runs
 
 
 def _order(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> list[int]:

@@ -138,6 +138,9 @@ class Hit:
     dense_rank: int | None = None  # 1-based rank in the dense list, None when not in it
     keyword_rank: int | None = None
     highlights: tuple[tuple[int, int], ...] = field(default=())  # char spans in ``text``
+    # The passages whose text the hit shows, in the post's order: windows of one talk returned together are
+    # shown as one block (``search.blocks``); () for a hit that was not grouped.
+    passage_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

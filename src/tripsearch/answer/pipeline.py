@@ -14,6 +14,7 @@ import numpy as np
 
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
 from tripsearch.records import Answer, AnswerSentence, Citation, Hit, Passage
+from tripsearch.search.blocks import group_windows
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import zscore
 from tripsearch.search.keyword import query_terms
@@ -138,7 +139,12 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     chosen = choose_sentences(ranked)
     if not chosen:
         return Answer(
-            question, (), tuple(c.hit for c in ranked[:k]), 0.0, True, "no prose sentence in the best passages"
+            question,
+            (),
+            tuple(group_windows([c.hit for c in ranked], k, index.talk_of)),
+            0.0,
+            True,
+            "no prose sentence in the best passages",
         )
     top, top_index, _ = chosen[0]
     row = index.row_of(top.hit.passage_id)
@@ -158,7 +164,8 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
             )
         )
         marks.setdefault(c.hit.passage_id, []).append((start, end))
-    hits_out = tuple(replace(c.hit, highlights=tuple(sorted(marks.get(c.hit.passage_id, ())))) for c in ranked[:k])
+    marked = [replace(c.hit, highlights=tuple(sorted(marks.get(c.hit.passage_id, ())))) for c in ranked]
+    hits_out = tuple(group_windows(marked, k, index.talk_of))  # windows of one talk shown as one block
     unknown = index.unknown_words(named_terms(question))
     if unknown:
         confidence *= UNKNOWN_NAME_FACTOR
