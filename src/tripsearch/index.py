@@ -14,6 +14,7 @@ from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.blocks import group_windows
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
+from tripsearch.search.grounding import grounding_boost
 from tripsearch.search.keyword import keyword_rows
 from tripsearch.store import generations as gen
 from tripsearch.store.database import DB_FILE, load_passages, load_posts, load_skipped, open_database
@@ -221,13 +222,28 @@ class Index:
         """The ``k`` hits that best match ``query``, among those the filters let through, best first. Windows of
         one talk that rank among the returned passages come back as one hit (``search.blocks``).
 
-        ``mode``: one of ``MODES`` (hybrid: 0.7·z(dense) + 0.3·z(BM25), see ``search.fusion``). ``author`` and
+        ``mode``: one of ``MODES`` (hybrid: 0.7·z(dense) + 0.3·z(BM25), see ``search.fusion``, plus a boost for
+        the posts of an event, year or author the query names, see ``search.grounding``). ``author`` and
         ``tag`` compare NFC and case-folded; ``since``/``until`` are dates or full ``YYYY-MM-DD`` strings,
         inclusive; ``post`` is a path or part of one. Raises ``BadInput`` for an unknown mode or an unreadable
         date, ``IndexMismatch`` when the model the index was built with cannot be loaded.
         """
         hits = self._search(query, k * BLOCK_POOL, mode, Filters.of(author, tag, since, until, post))[0]
         return group_windows(hits, k, self.talk_of)
+
+    def grounded_posts(self, question: str) -> frozenset[str] | None:
+        """The posts covering every event, year and author that ``question`` names, as the index's own metadata
+        knows them (``answer.understand``); None when it names none. The first call learns the vocabulary
+        (about 1 s on the real corpus)."""
+        with self._encoder_lock:
+            understander = self.__dict__.get("_understander")
+            if understander is None:
+                from tripsearch.answer.understand import Understander
+
+                understander = self.__dict__["_understander"] = Understander.from_passages(
+                    self.passages, self.unknown_words
+                )
+        return understander.understand(question).restriction()
 
     def talk_of(self, passage_id: str) -> tuple[tuple[str, int], int]:
         """(talk key, ordinal) of a passage: windows of one talk (same post, same heading path, consecutive
@@ -262,7 +278,7 @@ class Index:
             fused = reciprocal_rank_fusion([_order(rows, dense), _order(rows, keyword, positive_only=True)])
             scores = np.array([fused.get(int(r), 0.0) for r in rows])
         else:
-            scores = convex_fusion(dense, keyword)
+            scores = convex_fusion(dense, keyword) + grounding_boost(self.grounded_posts(query), self.passages, rows)
         order = np.argsort(-scores, kind="stable")[:k]
         hits = [
             hit_from(self.passages[rows[i]], scores[i], dense_rank.get(int(rows[i])), keyword_rank.get(int(rows[i])))
