@@ -62,6 +62,7 @@ def test_the_named_event_is_found_in_the_index_metadata(index):
 
 
 def test_hybrid_search_favours_the_named_event(index, monkeypatch):
-    assert index.search(QUESTION, k=3)[0].path == "pgconf-2021.md"
+    for mode in ("hybrid", "hybrid-rrf"):
+        assert index.search(QUESTION, k=3, mode=mode)[0].path == "pgconf-2021.md", mode
     monkeypatch.setattr(grounding, "BOOST", 0.0)  # without grounding the wordier report of another event wins
     assert index.search(QUESTION, k=3)[0].path == "pycon-2019.md"

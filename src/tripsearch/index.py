@@ -275,7 +275,11 @@ class Index:
         elif mode == "keyword":
             scores = np.where(keyword > 0, keyword, -np.inf)
         elif mode == "hybrid-rrf":
-            fused = reciprocal_rank_fusion([_order(rows, dense), _order(rows, keyword, positive_only=True)])
+            # Grounding as a third ranked list: the named event's passages by dense score (search.grounding).
+            grounded = grounding_boost(self.grounded_posts(query), self.passages, rows)
+            lists = [_order(rows, dense), _order(rows, keyword, positive_only=True)]
+            named = np.flatnonzero(grounded > 0)
+            fused = reciprocal_rank_fusion([*lists, _order(rows[named], dense[named])])
             scores = np.array([fused.get(int(r), 0.0) for r in rows])
         else:
             scores = convex_fusion(dense, keyword) + grounding_boost(self.grounded_posts(query), self.passages, rows)
