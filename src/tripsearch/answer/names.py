@@ -7,6 +7,7 @@ Accuracy on real-corpus sentences is measured in ``benchmarks/recognisers.py``.
 
 from __future__ import annotations
 
+import os
 import re
 
 from tripsearch.unicode import nfc
@@ -37,18 +38,44 @@ _ACTS = re.compile(
     r"^(?:['’]s\b|,?\s+(?:[a-z]+(?:ed|s|ing)|gave|said|spoke|told|went|took|made|wrote|ran|began|led|did|had|was|is|"
     r"can|will|would)\b)"
 )
-_detector = None
+_given_names: frozenset[str] | None = None
 
 
 def given_name(word: str) -> bool:
     """Whether ``word`` is a known given name, from gender-guesser's name dictionary (about 45,000 first names
-    from many countries, shipped in the package: nothing is downloaded). Loaded once, on first use (~0.5 s)."""
-    global _detector
-    if _detector is None:
-        import gender_guesser.detector as gender  # lazy: only questions and sentences with names need it
+    from many countries, shipped in the package: nothing is downloaded). Loaded once, on first use."""
+    global _given_names
+    if _given_names is None:
+        _given_names = _load_given_names()
+    return word.lower() in _given_names
 
-        _detector = gender.Detector(case_sensitive=False)
-    return _detector.get_gender(word) != "unknown"
+
+def _load_given_names() -> frozenset[str]:
+    """gender-guesser's names, lower-cased. Its ``Detector`` parses its 48k-line data file line by line (0.6 s
+    here, our measurement) and every search of an index needs the names once (talk headings name speakers), so
+    the set is kept in the encoder cache folder (``TRIPSEARCH_CACHE``) per gender-guesser version (~20 ms)."""
+    import gender_guesser
+
+    from tripsearch.embed.cache import default_cache_dir
+
+    # Keyed by the data file's size and time (importlib.metadata.version alone takes 0.17 s here).
+    data = os.stat(os.path.join(os.path.dirname(gender_guesser.__file__), "data", "nam_dict.txt"))
+    cached = default_cache_dir() / f"given-names-{data.st_size}-{int(data.st_mtime)}.txt"
+    try:
+        return frozenset(cached.read_text(encoding="utf-8").split("\n"))
+    except OSError:
+        pass
+    import gender_guesser.detector
+
+    names = frozenset(gender_guesser.detector.Detector(case_sensitive=False).names)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text("\n".join(sorted(names)), encoding="utf-8")
+        os.replace(partial, cached)  # whole or not at all: a reader never sees half a list
+    except OSError:
+        pass  # a read-only cache is fine: the names are parsed again next time
+    return names
 
 
 def person_names(text: str, allow_start: bool = False, strict: bool = False) -> list[str]:

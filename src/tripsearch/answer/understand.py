@@ -287,7 +287,7 @@ class Understander:
                 continue  # part of an event or a qualifier already read: "Google Developer Day"
             if key in vocab.authors:
                 mentions.append(Mention("author", name, key, frozenset(vocab.authors[key])))
-            elif key in vocab.speakers:
+            elif key in vocab.heading_text and key in vocab.speakers:  # the cheap test first: see speakers
                 refs = tuple(sorted(vocab.speakers[key], key=lambda r: (r.post_path, r.heading_path)))
                 mentions.append(Mention("speaker", name, key, frozenset(r.post_path for r in refs), refs))
             elif key not in vocab.phrases and key not in vocab.heading_text:
@@ -298,7 +298,7 @@ class Understander:
             name = (m.group(1) or m.group(2) or "").strip()
             key = squash(name)
             if key and key not in vocab.authors and not any(p in vocab.authors for p in map(squash, name.split())):
-                if key not in vocab.speakers and key not in vocab.phrases:
+                if (key not in vocab.heading_text or key not in vocab.speakers) and key not in vocab.phrases:
                     gaps.append(Gap("author", name, f"no indexed post is by {name}"))
 
     def _sessions(self, question, mentions) -> None:

@@ -233,7 +233,7 @@ class Vocabulary:
     post_years: dict[str, set[int]] = field(default_factory=dict)
     authors: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     author_names: dict[str, str] = field(default_factory=dict)  # key → as written
-    speakers: dict[str, set[SessionRef]] = field(default_factory=lambda: defaultdict(set))
+    _speakers: dict[str, set[SessionRef]] | None = None  # built on first use: see ``speakers``
     region_posts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     post_by_path: dict[str, PostMeta] = field(default_factory=dict)
     heading_text: str = ""  # every talk heading, squashed, one a line: is a phrase written in some heading?
@@ -387,12 +387,22 @@ class Vocabulary:
                 self.author_names.setdefault(squash(part), name)
 
     def _add_speakers(self, sessions: tuple[SessionRef, ...]) -> None:
-        # "Antoine Butler — Embrace the Vertical", "Turbo Rails with Rust by Godfrey Chan", "... - Karla Saur, Intel"
         self.heading_text = "\n".join(sorted({squash(h) for ref in sessions for h in ref.heading_path}))
-        for ref in sessions:
-            for heading in ref.heading_path:
-                for name in heading_speakers(heading):
-                    self.speakers[squash(name)].add(ref)
+
+    @property
+    def speakers(self) -> dict[str, set[SessionRef]]:
+        """Squashed speaker name → the talks whose heading names them ("Antoine Butler — Embrace the Vertical",
+        "Turbo Rails with Rust by Godfrey Chan", "... - Karla Saur, Intel"). Built on first use: reading names in
+        every heading is most of the vocabulary's cost (~0.3 s of ~0.4 s on the real corpus, our measurement),
+        and only a question naming a person written in some heading (``heading_text``) needs it."""
+        if self._speakers is None:
+            speakers: dict[str, set[SessionRef]] = defaultdict(set)
+            for ref in self.metadata.sessions:
+                for heading in ref.heading_path:
+                    for name in heading_speakers(heading):
+                        speakers[squash(name)].add(ref)
+            self._speakers = speakers
+        return self._speakers
 
     def event_posts(self, key: str) -> frozenset[str]:
         event = self.events.get(key)
