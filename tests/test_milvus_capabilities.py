@@ -296,6 +296,66 @@ def test_alias_switches_to_a_rebuilt_collection(client):
     client.drop_collection("probe_gen2")
 
 
+def test_facets_by_query_iterator(client, passages):
+    """Milvus has no DISTINCT or MIN/MAX: the app's facets (authors, tags, date range) come from reading the scalar
+    columns in batches with query_iterator (here 64 rows a batch over 200 rows)."""
+    iterator = client.query_iterator(
+        "probe_passages", batch_size=64, filter="", output_fields=["authors", "tags", "day"]
+    )
+    authors, tags, days, batches = set(), set(), [], 0
+    while batch := iterator.next():
+        batches += 1
+        for row in batch:
+            authors.update(row["authors"])
+            tags.update(row["tags"])
+            days.append(row["day"])
+    iterator.close()
+    assert batches == 4 and len(days) == len(passages)
+    assert authors == {"Ada Lovelace", "Grace Hopper"} and tags == {"ml", "rare"}
+    assert (min(days), max(days)) == (min(r["day"] for r in passages), max(r["day"] for r in passages))
+
+
+def test_readers_see_one_collection_or_the_other_during_an_alias_switch(milvus_server):
+    """A reader thread counting rows through the alias while it is switched back and forth sees only the two full
+    sizes, never a mix or an error."""
+    import threading
+
+    writer = milvus_server.client()
+    rows = _rows(n_per_post=4)
+    for name, subset in (("probe_switch_a", rows[:8]), ("probe_switch_b", rows)):
+        _create(writer, name)
+        writer.insert(name, subset)
+        writer.load_collection(name)
+    writer.create_alias("probe_switch_a", "probe_switch_live")
+    seen, errors, done = [], [], threading.Event()
+
+    def read() -> None:
+        reader = milvus_server.client()
+        try:
+            while not done.is_set():
+                result = reader.query("probe_switch_live", filter="", output_fields=["count(*)"])
+                seen.append(result[0]["count(*)"])
+        except Exception as error:  # noqa: BLE001 - any error is the finding
+            errors.append(error)
+        finally:
+            reader.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for step in range(20):
+            writer.alter_alias("probe_switch_b" if step % 2 == 0 else "probe_switch_a", "probe_switch_live")
+    finally:
+        done.set()
+        thread.join(60)
+    assert not errors
+    assert len(seen) > 0 and set(seen) <= {8, len(rows)}
+    writer.drop_alias("probe_switch_live")
+    for name in ("probe_switch_a", "probe_switch_b"):
+        writer.drop_collection(name)
+    writer.close()
+
+
 def test_collection_properties_hold_the_fingerprint(client):
     """Model fingerprint and chunker version live in collection properties (set at create, changed with alter)."""
     name = "probe_properties"
@@ -357,6 +417,31 @@ def test_lite_limit_bm25_scores_are_negated(client, passages):
     scores = [hit["distance"] for hit in result[0]]
     assert all(score < 0 for score in scores)
     assert scores[0] < scores[-1]  # best first: the most negative
+
+
+def test_lite_limit_bm25_statistics_are_per_segment(client):
+    """Milvus keeps BM25 statistics (document count, average length, document frequency) per collection; milvus-lite
+    keeps them per sealed segment, so the same passage scores differently depending on which batch it was flushed
+    with. Here one identical passage is flushed once with passages that all contain its word and once with passages
+    that do not: on Milvus both copies would score the same."""
+    name = "probe_idf"
+    _create(client, name)
+    base = {k: v for k, v in _rows(n_per_post=1)[0].items() if k not in ("id", "text")}
+    probe = "zebra crossing safety"
+    common = [dict(base, id=f"a{i}", text=f"zebra number {i}") for i in range(20)] + [
+        dict(base, id="a-probe", text=probe)
+    ]
+    rare = [dict(base, id=f"b{i}", text=f"giraffe number {i}") for i in range(20)] + [
+        dict(base, id="b-probe", text=probe)
+    ]
+    client.insert(name, common)
+    client.flush(name)
+    client.insert(name, rare)
+    client.flush(name)
+    client.load_collection(name)
+    hits = {hit["id"]: hit["distance"] for hit in client.search(name, data=["zebra"], anns_field="sparse", limit=30)[0]}
+    assert abs(hits["a-probe"] - hits["b-probe"]) > 0.5 * abs(hits["b-probe"])  # same text, different scores
+    client.drop_collection(name)
 
 
 def test_lite_limit_product_quantisation_is_not_built(client, milvus_server):
