@@ -459,6 +459,29 @@ def test_lite_limit_product_quantisation_is_not_built(client, milvus_server):
     client.drop_collection("probe_pq")
 
 
+def test_lite_limit_no_scalar_index_on_arrays(client):
+    """INVERTED scalar indexes build on the INT64 date and the VARCHAR post path (delete-by-post and date filters use
+    them); on the ARRAY tags/authors fields milvus-lite rejects one (Milvus supports it), so array_contains scans."""
+    from pymilvus import MilvusException
+
+    name = "probe_scalar_index"
+    _create(client, name)
+    index = client.prepare_index_params()
+    index.add_index(field_name="day", index_type="INVERTED")
+    index.add_index(field_name="post", index_type="INVERTED")
+    client.create_index(name, index)
+    assert client.describe_index(name, "day")["index_type"] == "INVERTED"
+    client.insert(name, _rows(n_per_post=3))
+    client.flush(name)
+    client.load_collection(name)
+    assert len(client.query(name, filter=f'post == "{POSTS[1]}" and day >= {DAY0}', output_fields=["id"])) == 3
+    tags = client.prepare_index_params()
+    tags.add_index(field_name="tags", index_type="INVERTED")
+    with pytest.raises(MilvusException, match="ARRAY does not support scalar index"):
+        client.create_index(name, tags)
+    client.drop_collection(name)
+
+
 def test_lite_limit_collection_description_is_not_kept(client):
     """A collection description is accepted but comes back empty; collection properties are kept (use those)."""
     _create(client, "probe_described", schema=_schema(description="tripsearch passages"))
