@@ -116,11 +116,14 @@ def _answers(server: MilvusServer) -> bool:
         client.close()
 
 
-def _default_sigint() -> None:
-    """In the child: SIGINT back to its default. A shell without job control starts background jobs with SIGINT
-    ignored and children inherit that; Python then installs no KeyboardInterrupt handler and the server's clean
-    shutdown (on KeyboardInterrupt) could never run."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# The `milvus-lite server` command, run by this interpreter, with SIGINT raising KeyboardInterrupt (which the server
+# answers with a clean shutdown). A shell without job control starts background jobs with SIGINT ignored and children
+# inherit that; Python then installs no KeyboardInterrupt handler and SIGINT would do nothing. Setting the handler in
+# the child itself (not with preexec_fn) keeps Popen's fork-free spawn path, safe beside gRPC's threads.
+_SERVER_MAIN = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from milvus_lite.cmdline import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def unavailable(why: str) -> None:
@@ -134,14 +137,14 @@ def unavailable(why: str) -> None:
 def start_server(data_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> MilvusServer:
     """Start `milvus-lite server --data-dir DATA_DIR --host HOST --port PORT` and wait until it answers.
 
-    Runs the milvus-lite of this interpreter (``python -m milvus_lite``, the same entry point as the
-    ``milvus-lite`` script). Raises MilvusServerError (with the server's output) when the process exits or does
-    not answer within START_SECONDS; the process is stopped before raising.
+    Runs the milvus-lite of this interpreter through the entry point of the ``milvus-lite`` script
+    (``milvus_lite.cmdline.main``), with SIGINT handled (see _SERVER_MAIN). Raises MilvusServerError (with the
+    server's output) when the process exits or does not answer within START_SECONDS; the process is stopped first.
     """
     port = free_port(host) if port is None else port
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / f"milvus-lite-{port}.log"
-    command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-c", _SERVER_MAIN, "server", "--data-dir", str(data_dir)]
     command += ["--host", host, "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -149,7 +152,6 @@ def start_server(data_dir: Path, port: int | None = None, host: str = "127.0.0.1
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_default_sigint,
         )
     server = MilvusServer(host=host, port=port, data_dir=data_dir, log=log, process=process)
     deadline = time.monotonic() + START_SECONDS
