@@ -324,7 +324,8 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
     """Score search and answers on question files (the format of ../shared/eval/dev.jsonl), concatenated.
 
     Search figures per mode; ask figures (ask hit@1, answer sentence right) and the abstention confusion table
-    from Index.ask. With --folds K, every figure is given per held-out fold with its mean and spread."""
+    from Index.ask. With --folds K, every figure is given per held-out fold with its mean and spread, and the ask
+    figures use a confidence model and threshold fitted on the other folds only (evaluate.confidence_cv)."""
     from tripsearch.evaluate import load_question_files, load_questions
     from tripsearch.evaluate import tables as t
     from tripsearch.evaluate.crossval import ASK_MODE, Candidate, cross_validate_scored, score_candidates
@@ -340,6 +341,12 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
         if done == total:
             click.echo(f"scored {total} questions: {name}", err=True)
 
+    if folds:
+        # The ask figures come from drafts (each question answered once, no decision) and the confidence model
+        # fitted only inside each training fold: the shipped model was fitted on these very questions.
+        from tripsearch.evaluate.confidence_cv import cross_validate_confidence, draft_questions
+
+        runs = [m for m in runs if m != ASK_MODE]
     scored = score_candidates(idx, questions, [Candidate(m, m) for m in runs], progress=progress)
     if not folds:
         results = {m: [scored[m][q.id] for q in questions] for m in runs}
@@ -352,7 +359,11 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
         click.echo("")
         click.echo("\n".join(t.answers_table(results[ASK_MODE])))
         return
+    drafted = draft_questions(idx, questions)
+    progress(ASK_MODE, len(questions), len(questions))
+    scored[ASK_MODE] = {qid: d.result for qid, d in drafted.items()}  # passage order of ask, for the search table
     cvs = {m: cross_validate_scored(fold_list, {m: scored[m]}) for m in runs}
+    cvs[ASK_MODE] = cross_validate_confidence(fold_list, drafted)
     files = [(p.name, len(load_questions(p))) for p in questions_files]
     if as_json:
         click.echo(json.dumps(t.cv_json(files, fold_list, chosen, cvs), indent=2))

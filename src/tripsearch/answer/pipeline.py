@@ -8,11 +8,17 @@ words in each sentence and in the talk's title, and the passage's rank. A senten
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tripsearch.answer.answer_types import AnswerType, expected_type, recognise, type_reason, type_signals
+from tripsearch.answer.confidence import ConfidenceModel, shipped_model
+from tripsearch.answer.constraints import Evidence, check_coverage
+from tripsearch.answer.context import understander_of
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
+from tripsearch.answer.mentions import QuestionUnderstanding
+from tripsearch.answer.vocabulary import squash
 from tripsearch.records import Answer, AnswerSentence, Citation, Hit, Passage
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import zscore
@@ -29,9 +35,7 @@ ANSWER_PASSAGES = 3  # answer sentences come from the best few passages only
 PASSAGE_PRIOR = 0.15  # per rank: measured, the reranked passage order beats sentence scores across passages
 EXTRA_SENTENCE_MARGIN = 0.08  # a second or third sentence must score this close to the best
 MAX_SENTENCES = 3
-# Abstain below this confidence; calibrated on the dev set (curve in the ask issue's closing note).
-ABSTAIN_BELOW = 0.30
-UNKNOWN_NAME_FACTOR = 0.5  # a question naming something no report mentions: abstain, and say what
+TYPE_SENTENCES = 5  # the best sentences checked for the kind of thing the question asks for
 
 
 def citation_for(hit: Hit, passage: Passage | None = None, sentence: int | None = None) -> Citation:
@@ -110,23 +114,34 @@ def choose_sentences(candidates: list[_Candidate]) -> list[tuple[_Candidate, int
     return [item for item in pool if item[2] >= best - EXTRA_SENTENCE_MARGIN][:MAX_SENTENCES]
 
 
-def confidence_of(top: _Candidate, sentence_index: int, sims: np.ndarray, terms: QuestionTerms) -> float:
-    """0–1: how sure the best sentence answers. Its cosine to the question and how much of it it covers."""
-    s = top.passage.sentences[sentence_index]
-    coverage = terms.coverage(term_set(top.passage.text[s[0] : s[1]]))
-    cosine = float(sims[sentence_index])
-    return float(np.clip(0.6 * cosine + 0.4 * coverage, 0.0, 1.0))
+@dataclass
+class Draft:
+    """An answer before the abstention decision: the would-be answer sentences and hits, the signals the
+    confidence model reads, explanation lines, and the reasons it would give for abstaining, strongest first.
+    ``fixed``: a reason to abstain whatever the model says (an empty question, nothing matching the filters)."""
+
+    question: str
+    sentences: tuple[AnswerSentence, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    signals: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    abstain_reasons: list[str] = field(default_factory=list)
+    fixed: str | None = None
 
 
-def answer_question(index, question: str, k: int, filters: Filters, cross_encoder=None) -> Answer:
-    """The answer to ``question`` from ``index`` (an ``Index``), with ``k`` supporting passages."""
+def _understanding(index, question: str) -> QuestionUnderstanding:
+    return understander_of(index).understand(question)
+
+
+def draft_answer(index, question: str, k: int, filters: Filters, cross_encoder=None) -> Draft:
+    """Everything ``answer_question`` needs before deciding to answer or abstain (see ``Draft``)."""
     if not question.strip():
-        return Answer(question, (), (), 0.0, True, "the question is empty")
+        return Draft(question, fixed="the question is empty")
     vector = index.embed_query(question)
     hits, sentence_sims = index._search(question, max(k, CANDIDATES), "hybrid", filters, vector)
     if not hits:
         reason = "no passage matches the filters" if filters.active else "the index has no passages"
-        return Answer(question, (), (), 0.0, True, reason)
+        return Draft(question, fixed=reason)
     terms = QuestionTerms(question)
     candidates = []
     for hit in hits:
@@ -137,51 +152,130 @@ def answer_question(index, question: str, k: int, filters: Filters, cross_encode
     ranked = cross_encoder_rerank(candidates, question, cross_encoder) if cross_encoder else rerank(candidates)
     chosen = choose_sentences(ranked)
     if not chosen:
-        return Answer(
-            question, (), tuple(c.hit for c in ranked[:k]), 0.0, True, "no prose sentence in the best passages"
-        )
-    top, top_index, _ = chosen[0]
-    row = index.row_of(top.hit.passage_id)
-    first = index.sentences.starts[row]
-    confidence = confidence_of(top, top_index, sentence_sims[first : first + index.sentences.counts[row]], terms)
+        return Draft(question, hits=tuple(c.hit for c in ranked[:k]), fixed="no prose sentence in the best passages")
     sentences, marks = [], {}
     for c, i, score in chosen:
         start, end = c.passage.sentences[i].start, c.passage.sentences[i].end
         sentences.append(
             AnswerSentence(
-                c.passage.text[start:end],
-                c.hit.passage_id,
-                start,
-                end,
-                score,
-                citation_for(c.hit, c.passage, i),
+                c.passage.text[start:end], c.hit.passage_id, start, end, score, citation_for(c.hit, c.passage, i)
             )
         )
         marks.setdefault(c.hit.passage_id, []).append((start, end))
     hits_out = tuple(replace(c.hit, highlights=tuple(sorted(marks.get(c.hit.passage_id, ())))) for c in ranked[:k])
-    unknown = index.unknown_words(named_terms(question))
-    if unknown:
-        confidence *= UNKNOWN_NAME_FACTOR
-        return Answer(
-            question,
-            (),
-            hits_out,
-            confidence,
-            True,
-            f"the reports never mention {', '.join(unknown)}",
+    draft = Draft(question, tuple(sentences), hits_out)
+    _add_signals(index, draft, ranked, chosen, terms)
+    return draft
+
+
+def _add_signals(index, draft: Draft, ranked: list[_Candidate], chosen, terms: QuestionTerms) -> None:
+    """The signals of ``confidence.FEATURES`` (and explanation lines) for the draft's first answer sentence."""
+    question = draft.question
+    top, top_index, _ = chosen[0]
+    understanding = _understanding(index, question)
+    kind = expected_type(question)
+    restriction = understanding.restriction()
+    # The best few sentences of the answering passages, for "does any of them hold what the question asks for?"
+    pool = sorted(
+        ((c, i, float(s)) for c in ranked[:ANSWER_PASSAGES] for i, s in enumerate(c.sentence_scores)),
+        key=lambda item: -item[2],
+    )[:TYPE_SENTENCES]
+    pool = [chosen[0]] + [p for p in pool if (p[0], p[1]) != (top, top_index)]
+    texts = [c.passage.text[c.passage.sentences[i].start : c.passage.sentences[i].end] for c, i, _ in pool]
+    found = [recognise(t) for t in texts]
+    titles = [c.passage.part_of(i).session_title or "" for c, i, _ in pool]
+    coverage = check_coverage(understanding, Evidence.from_passage(top.passage, top_index), kind)
+    vocabulary = understander_of(index).vocabulary
+    # A name only the metadata carries (an author, a title or tag word, a talk heading) is not "never mentioned".
+    named_unknown = [
+        w
+        for w in index.unknown_words(named_terms(question))
+        if not (
+            (key := squash(w)) in vocabulary.authors
+            or key in vocabulary.phrases
+            or (len(key) >= 4 and key in vocabulary.heading_text)
         )
-    # Words of the question that no report contains at all: the answer can only be a paraphrase, so
-    # trust it in proportion to the share of the question the reports know.
+    ]
     content = query_terms(question)
     unknown = index.unknown_words(content)
-    confidence *= 1 - len(unknown) / max(len(content), 1)
-    if confidence < ABSTAIN_BELOW:
-        return Answer(
-            question,
-            (),
-            hits_out,
-            confidence,
-            True,
-            f"the closest sentence is a weak match (confidence {confidence:.2f})",
+    fused = [c.hit.score for c in ranked]
+    search = sorted((c.hit.score for c in ranked), reverse=True)
+    signals = {
+        "s_cosine": float(top.sims[top_index]),
+        "s_coverage": float(top.coverages[top_index]),
+        "s_passage_best": ranked[0].best_sentence,
+        "s_title_coverage": ranked[0].title_coverage,
+        "s_post_coverage": ranked[0].post_coverage,
+        "s_unknown_share": len(unknown) / max(len(content), 1),
+        "s_unknown_named": float(bool(named_unknown)),
+        "s_rerank_margin": ranked[0].score - ranked[1].score if len(ranked) > 1 else 1.0,
+        "s_search_margin": search[0] - search[1] if len(fused) > 1 else 1.0,
+        **understanding.signals(),
+        "r_top_in_restriction": float(restriction is not None and top.passage.post.path in restriction),
+        "t_wants_span": float(kind.wants_span),
+        **type_signals(kind, found, titles),
+        **coverage.signals(),
+    }
+    draft.signals = signals
+    reasons = [g.reason for g in understanding.gaps if not g.soft]
+    if named_unknown:
+        reasons.append(f"the reports never mention {', '.join(named_unknown)}")
+    if kind.wants_span and not signals["t_any_has"]:
+        reasons.append(type_reason(kind, found, titles))
+    reasons += [r for r in coverage.reasons() if not r.startswith("the question asks for")]
+    draft.abstain_reasons = reasons
+    draft.notes = _notes(understanding, kind, found, titles, coverage, unknown)
+
+
+def _notes(understanding, kind: AnswerType, found, titles, coverage, unknown) -> list[str]:
+    """Explanation lines: what the question pins down, what it asks for, where the answer covers it."""
+    lines = list(understanding.reasons())
+    line = type_reason(kind, found, titles)
+    if line:
+        lines.append(line)
+    covered = [f"{c.text} ({c.where})" for c in coverage.checks if c.where and c.kind != "answer-type"]
+    if covered:
+        lines.append("the answer covers " + ", ".join(covered))
+    lines += [r for r in coverage.reasons() if not r.startswith("the question asks for")]
+    if unknown:
+        lines.append(f"words no report contains: {', '.join(unknown)}")
+    return lines
+
+
+def decide(draft: Draft, model: ConfidenceModel | None = None) -> Answer:
+    """Answer or abstain: abstain when a hard rule of ``model`` fires or its probability is below its threshold
+    (``model`` defaults to the shipped one, ``confidence.shipped_model``). The reason names what is missing."""
+    if draft.fixed is not None:
+        return Answer(draft.question, (), draft.hits, 0.0, True, draft.fixed, {}, (f"abstained: {draft.fixed}",))
+    model = model or shipped_model()
+    p = model.probability(draft.signals)
+    rule = model.rule_fired(draft.signals)
+    abstain = rule is not None or p < model.threshold
+    signals = {**draft.signals, "confidence": p, "threshold": model.threshold}
+    strongest = ", ".join(f"{name} {value:+.2f}" for name, value in model.contributions(draft.signals)[:5])
+    if abstain:
+        reason = (
+            draft.abstain_reasons[0]
+            if draft.abstain_reasons
+            else f"the closest sentence is a weak match (confidence {p:.2f})"
         )
-    return Answer(question, tuple(sentences), hits_out, confidence, False)
+        head = f"abstained: {reason}" + (" — the question names something no report covers" if rule else "")
+    else:
+        reason = ""
+        head = f"answered: confidence {p:.2f} ≥ threshold {model.threshold:.2f}"
+    explanation = (
+        head,
+        f"confidence {p:.2f}, abstains below {model.threshold:.2f} (model {model.setting or 'custom'})",
+        *draft.notes,
+        f"strongest signals (share of the log-odds): {strongest}",
+    )
+    sentences = () if abstain else draft.sentences
+    return Answer(draft.question, sentences, draft.hits, p, abstain, reason, signals, explanation)
+
+
+def answer_question(
+    index, question: str, k: int, filters: Filters, cross_encoder=None, model: ConfidenceModel | None = None
+) -> Answer:
+    """The answer to ``question`` from ``index`` (an ``Index``), with ``k`` supporting passages: ``draft_answer``
+    then ``decide`` with ``model`` (default: the shipped, cross-validated one)."""
+    return decide(draft_answer(index, question, k, filters, cross_encoder), model)
