@@ -21,7 +21,12 @@ from tripsearch import Index
 from tripsearch.answer.confidence import MODEL_FILE
 from tripsearch.evaluate import load_question_files, load_questions
 from tripsearch.evaluate import tables as t
-from tripsearch.evaluate.confidence_cv import cross_validate_confidence, draft_questions, final_model
+from tripsearch.evaluate.confidence_cv import (
+    _sentence_objective,
+    cross_validate_confidence,
+    draft_questions,
+    final_model,
+)
 from tripsearch.evaluate.folds import folds
 
 
@@ -44,6 +49,9 @@ def main() -> None:
     print("\n".join(t.cv_ask_table(cv)), file=sys.stderr)
     for f in cv.folds:
         print(f"  fold {f.fold}: chose {f.chosen} (training objective {f.train_objective:.3f})", file=sys.stderr)
+    ids = [q.id for q in questions]
+    for name, by_id in drafted.items():  # descriptive: every setting on all questions, before abstaining
+        print(f"  answer setting {name}: first answer right {_sentence_objective(ids, by_id):.3f}", file=sys.stderr)
     model = final_model(questions, drafted, args.folds)
     pooled = cv.pooled()
     spreads = cv.spreads()
@@ -62,7 +70,7 @@ def main() -> None:
         },
     }
     model = model.__class__(**{**model.__dict__, "notes": notes})
-    print(f"final setting {model.setting}, threshold {model.threshold:.3f}", file=sys.stderr)
+    print(f"final setting {model.setting}, threshold {model.threshold:.3f}, answer {model.answer}", file=sys.stderr)
     if args.out == "-":
         print(model.to_json(), end="")
     else:

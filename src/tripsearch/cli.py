@@ -361,7 +361,8 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
         return
     drafted = draft_questions(idx, questions)
     progress(ASK_MODE, len(questions), len(questions))
-    scored[ASK_MODE] = {qid: d.result for qid, d in drafted.items()}  # passage order of ask, for the search table
+    # Passage order of ask, for the search table (the same under every answer setting).
+    scored[ASK_MODE] = {qid: d.result for qid, d in next(iter(drafted.values())).items()}
     cvs = {m: cross_validate_scored(fold_list, {m: scored[m]}) for m in runs}
     cvs[ASK_MODE] = cross_validate_confidence(fold_list, drafted)
     files = [(p.name, len(load_questions(p))) for p in questions_files]

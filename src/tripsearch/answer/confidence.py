@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripsearch.answer.sentences import AnswerSettings
 from tripsearch.errors import TripsearchError
 
 MODEL_FILE = Path(__file__).with_name("confidence.json")
@@ -36,6 +37,7 @@ FEATURES = (
     "s_coverage",  # share of the question's content words in that sentence
     "s_unknown_share",  # share of the question's content words no report contains
     "s_unknown_named",  # the question names a thing no report mentions (Strimzi)
+    "s_unknown_any",  # some content word of the question is in no report ("autovacuum", written in lower case)
     "s_rerank_margin",  # second-stage score of the top passage minus the runner-up's (z-scored inputs)
     # question understanding
     "q_gap",  # names an event, year, author or combination no post covers
@@ -44,8 +46,8 @@ FEATURES = (
     "r_top_in_restriction",  # the top passage's post satisfies what the question pins down
     # answer types
     "t_wants_span",
-    "t_first_has",
-    "t_any_has",
+    "t_missing_first",  # the question wants a span (a number, a date, a name...) and the first sentence has none
+    "t_missing_any",  # ... and none of the best sentences has one
     # constraint coverage of the first answer sentence
     "c_share_sentence",
     "c_share_any",
@@ -55,9 +57,10 @@ FEATURES = (
     "c_uncovered_name",
     "c_uncovered_number",
     "c_uncovered_answer_type",
+    "c_uncovered_total",  # constraints (not the answer type) that neither the sentence, its passage nor its post covers
 )
 Z_CLIP = 3.0  # standardised values are clipped: a question far outside the training range must not dominate
-RULES = ("gap",)  # hard rules a setting may switch on
+RULES = ("gap", "type")  # hard rules a setting may switch on
 
 
 class ConfidenceModelProblem(TripsearchError):
@@ -76,6 +79,7 @@ class ConfidenceModel:
     threshold: float
     rules: tuple[str, ...] = ()
     setting: str = ""
+    answer: dict = field(default_factory=dict, compare=False)  # AnswerSettings chosen with it (sentences.py)
     notes: dict = field(default_factory=dict, compare=False)  # how it was fitted, its cross-validated figures
 
     def vector(self, signals: dict[str, float]) -> np.ndarray:
@@ -92,9 +96,11 @@ class ConfidenceModel:
         return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
     def rule_fired(self, signals: dict[str, float]) -> str | None:
-        """The first hard rule that fires on ``signals`` ("gap"), else None."""
+        """The first hard rule that fires on ``signals`` ("gap", "type"), else None."""
         if "gap" in self.rules and signals.get("q_gap", 0.0) > 0:
             return "gap"
+        if "type" in self.rules and signals.get("t_missing_any", 0.0) > 0:
+            return "type"
         return None
 
     def abstains(self, signals: dict[str, float]) -> bool:
@@ -124,6 +130,7 @@ class ConfidenceModel:
             float(data["threshold"]),
             tuple(data.get("rules", ())),
             data.get("setting", ""),
+            data.get("answer", {}),
             data.get("notes", {}),
         )
 
@@ -143,12 +150,19 @@ def shipped_model() -> ConfidenceModel:
     return _shipped
 
 
+def shipped_settings() -> AnswerSettings:
+    """How answer sentences are chosen, as shipped with the model (``answer`` in ``confidence.json``)."""
+    return AnswerSettings.from_dict(shipped_model().answer)
+
+
 # -- fitting (scikit-learn, imported only here) -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Setting:
-    """What cross-validation chooses among: the inverse regularisation strength ``c`` and the hard rules."""
+    """What cross-validation chooses among: the inverse regularisation strength ``c`` and the hard rules ("gap":
+    the question names an event, year, author or combination no post covers; "type": it asks for a number, date,
+    name... and none of the best sentences holds one)."""
 
     c: float
     rules: tuple[str, ...] = ()
@@ -158,11 +172,15 @@ class Setting:
         return f"C={self.c:g}" + (f" +{'+'.join(self.rules)}" if self.rules else "")
 
 
-SETTINGS = tuple(Setting(c, rules) for rules in ((), ("gap",)) for c in (0.03, 0.1, 0.3, 1.0, 3.0))
+SETTINGS = tuple(
+    Setting(c, rules) for rules in ((), ("gap",), ("type",), ("gap", "type")) for c in (0.03, 0.1, 0.3, 1.0, 3.0)
+)
 MAX_ANSWERABLE_ABSTAINED = 0.05  # issue 11's bound: abstain on at most 5 % of answerable questions
 
 
-def fit(x: np.ndarray, y: np.ndarray, setting: Setting, threshold: float = 0.5, notes=None) -> ConfidenceModel:
+def fit(
+    x: np.ndarray, y: np.ndarray, setting: Setting, threshold: float = 0.5, answer=None, notes=None
+) -> ConfidenceModel:
     """Logistic regression (scikit-learn, L2, balanced class weights) of ``y`` (1 = answerable) on ``x``
     (rows × ``FEATURES``), standardised with the training rows' mean and standard deviation."""
     from sklearn.linear_model import LogisticRegression
@@ -181,6 +199,7 @@ def fit(x: np.ndarray, y: np.ndarray, setting: Setting, threshold: float = 0.5, 
         threshold,
         setting.rules,
         setting.name,
+        answer or {},
         notes or {},
     )
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tripsearch.answer.answer_types import AnswerType, expected_type, recognise, type_reason, type_signals
-from tripsearch.answer.confidence import ConfidenceModel, shipped_model
+from tripsearch.answer.confidence import ConfidenceModel, shipped_model, shipped_settings
 from tripsearch.answer.constraints import Evidence, check_coverage
 from tripsearch.answer.context import understander_of
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
 from tripsearch.answer.mentions import QuestionUnderstanding
+from tripsearch.answer.sentences import ANSWER_PASSAGES, AnswerSettings, Chosen, choose
 from tripsearch.answer.vocabulary import squash
 from tripsearch.records import Answer, AnswerSentence, Citation, Hit, Passage
 from tripsearch.search.filters import Filters
@@ -31,18 +32,21 @@ SENTENCE_WEIGHT = 3.0  # the passage's best sentence cosine
 TITLE_WEIGHT = 1.0  # share of the question's words in the talk's heading path
 POST_WEIGHT = 2.0  # share of the question's words in the post's title, year and tags ("at KubeCon 2019")
 COVERAGE_WEIGHT = 0.5  # choosing the answer sentence: cosine + this × share of the question's words in it
-ANSWER_PASSAGES = 3  # answer sentences come from the best few passages only
-PASSAGE_PRIOR = 0.15  # per rank: measured, the reranked passage order beats sentence scores across passages
-EXTRA_SENTENCE_MARGIN = 0.08  # a second or third sentence must score this close to the best
-MAX_SENTENCES = 3
+RULE_TEXT = {
+    "gap": "the question names something no indexed report covers",
+    "type": "none of the best sentences holds the kind of thing the question asks for",
+}
 TYPE_SENTENCES = 5  # the best sentences checked for the kind of thing the question asks for
 
 
-def citation_for(hit: Hit, passage: Passage | None = None, sentence: int | None = None) -> Citation:
+def citation_for(
+    hit: Hit, passage: Passage | None = None, sentence: int | None = None, last: int | None = None
+) -> Citation:
     """Where sentence number ``sentence`` of ``passage`` (the hit's) comes from: its own lines and its own talk.
 
     Short talks are embedded together, so a passage can hold several; a sentence is cited to the one it
-    sits in (``Passage.parts``), never to the passage's main talk. Without a sentence: the whole hit.
+    sits in (``Passage.parts``), never to the passage's main talk. Without a sentence: the whole hit. ``last``:
+    the last sentence of a span of adjacent sentences (of the same talk) starting at ``sentence``.
     """
     if passage is None or sentence is None:
         return Citation(
@@ -62,7 +66,7 @@ def citation_for(hit: Hit, passage: Passage | None = None, sentence: int | None 
         date=hit.date,
         path=hit.path,
         start_line=span.first_line,
-        end_line=span.last_line,
+        end_line=passage.sentences[last].last_line if last is not None else span.last_line,
         url=hit.url,
         heading_path=part.heading_path,
     )
@@ -101,19 +105,6 @@ def cross_encoder_rerank(candidates: list[_Candidate], question: str, model) -> 
     return sorted(candidates, key=lambda c: -c.score)
 
 
-def choose_sentences(candidates: list[_Candidate]) -> list[tuple[_Candidate, int, float]]:
-    """(candidate, sentence index, score) of the answering sentences, best first."""
-    pool = []
-    for rank, c in enumerate(candidates[:ANSWER_PASSAGES]):
-        prior = PASSAGE_PRIOR * (ANSWER_PASSAGES - 1 - rank)  # trust the reranked order between passages
-        pool.extend((c, i, float(s) + prior) for i, s in enumerate(c.sentence_scores))
-    pool.sort(key=lambda item: -item[2])
-    if not pool:
-        return []
-    best = pool[0][2]
-    return [item for item in pool if item[2] >= best - EXTRA_SENTENCE_MARGIN][:MAX_SENTENCES]
-
-
 @dataclass
 class Draft:
     """An answer before the abstention decision: the would-be answer sentences and hits, the signals the
@@ -133,15 +124,25 @@ def _understanding(index, question: str) -> QuestionUnderstanding:
     return understander_of(index).understand(question)
 
 
-def draft_answer(index, question: str, k: int, filters: Filters, cross_encoder=None) -> Draft:
-    """Everything ``answer_question`` needs before deciding to answer or abstain (see ``Draft``)."""
+def draft_answer(
+    index, question: str, k: int, filters: Filters, cross_encoder=None, settings: AnswerSettings | None = None
+) -> Draft:
+    """Everything ``answer_question`` needs before deciding to answer or abstain (see ``Draft``). ``settings``:
+    how answer sentences are chosen (default: the shipped ones, ``confidence.shipped_settings``)."""
+    return draft_answers(index, question, k, filters, cross_encoder, [settings or shipped_settings()])[0]
+
+
+def draft_answers(
+    index, question: str, k: int, filters: Filters, cross_encoder, settings_list: list[AnswerSettings]
+) -> list[Draft]:
+    """One ``Draft`` per answer setting, from one search and rerank (cross-validation compares settings)."""
     if not question.strip():
-        return Draft(question, fixed="the question is empty")
+        return [Draft(question, fixed="the question is empty") for _ in settings_list]
     vector = index.embed_query(question)
     hits, sentence_sims = index._search(question, max(k, CANDIDATES), "hybrid", filters, vector)
     if not hits:
         reason = "no passage matches the filters" if filters.active else "the index has no passages"
-        return Draft(question, fixed=reason)
+        return [Draft(question, fixed=reason) for _ in settings_list]
     terms = QuestionTerms(question)
     candidates = []
     for hit in hits:
@@ -150,40 +151,55 @@ def draft_answer(index, question: str, k: int, filters: Filters, cross_encoder=N
         sims = sentence_sims[first : first + index.sentences.counts[row]]
         candidates.append(_Candidate(hit, index.passages[row], sims, terms))
     ranked = cross_encoder_rerank(candidates, question, cross_encoder) if cross_encoder else rerank(candidates)
-    chosen = choose_sentences(ranked)
+    kind = expected_type(question)
+    return [_compose(index, question, k, ranked, kind, settings) for settings in settings_list]
+
+
+def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: AnswerType, settings) -> Draft:
+    chosen = choose(ranked, kind, settings)
     if not chosen:
         return Draft(question, hits=tuple(c.hit for c in ranked[:k]), fixed="no prose sentence in the best passages")
     sentences, marks = [], {}
-    for c, i, score in chosen:
-        start, end = c.passage.sentences[i].start, c.passage.sentences[i].end
-        sentences.append(
-            AnswerSentence(
-                c.passage.text[start:end], c.hit.passage_id, start, end, score, citation_for(c.hit, c.passage, i)
-            )
-        )
+    for ch in chosen:
+        c = ch.candidate
+        start, end = c.passage.sentences[ch.first].start, c.passage.sentences[ch.last].end
+        citation = citation_for(c.hit, c.passage, ch.first, ch.last)
+        sentences.append(AnswerSentence(c.passage.text[start:end], c.hit.passage_id, start, end, ch.score, citation))
         marks.setdefault(c.hit.passage_id, []).append((start, end))
     hits_out = tuple(replace(c.hit, highlights=tuple(sorted(marks.get(c.hit.passage_id, ())))) for c in ranked[:k])
     draft = Draft(question, tuple(sentences), hits_out)
-    _add_signals(index, draft, ranked, chosen, terms)
+    # The signals come from today's choice (the best single sentence by cosine and coverage), whatever the answer
+    # setting: they measure whether the reports answer the question, and must not move with how it is shown.
+    base = chosen if settings == AnswerSettings() else choose(ranked, kind, AnswerSettings())
+    _add_signals(index, draft, ranked, base, kind)
     return draft
 
 
-def _add_signals(index, draft: Draft, ranked: list[_Candidate], chosen, terms: QuestionTerms) -> None:
-    """The signals of ``confidence.FEATURES`` (and explanation lines) for the draft's first answer sentence."""
+def _add_signals(index, draft: Draft, ranked: list[_Candidate], chosen: list[Chosen], kind: AnswerType) -> None:
+    """The signals of ``confidence.FEATURES`` (and explanation lines) for the draft's first answer."""
     question = draft.question
-    top, top_index, _ = chosen[0]
+    top, top_index = chosen[0].candidate, chosen[0].index
     understanding = _understanding(index, question)
-    kind = expected_type(question)
     restriction = understanding.restriction()
-    # The best few sentences of the answering passages, for "does any of them hold what the question asks for?"
-    pool = sorted(
+    # The first answer and the next best sentences: does any of them hold what the question asks for?
+    texts, titles = [], []
+    for ch in chosen:
+        c = ch.candidate
+        texts.append(c.passage.text[c.passage.sentences[ch.first].start : c.passage.sentences[ch.last].end])
+        titles.append(c.passage.part_of(ch.first).session_title or "")
+    extra = sorted(
         ((c, i, float(s)) for c in ranked[:ANSWER_PASSAGES] for i, s in enumerate(c.sentence_scores)),
         key=lambda item: -item[2],
-    )[:TYPE_SENTENCES]
-    pool = [chosen[0]] + [p for p in pool if (p[0], p[1]) != (top, top_index)]
-    texts = [c.passage.text[c.passage.sentences[i].start : c.passage.sentences[i].end] for c, i, _ in pool]
+    )
+    for c, i, _ in extra:
+        if len(texts) >= TYPE_SENTENCES:
+            break
+        text = c.passage.text[c.passage.sentences[i].start : c.passage.sentences[i].end]
+        if not any(text in t for t in texts):
+            texts.append(text)
+            titles.append(c.passage.part_of(i).session_title or "")
     found = [recognise(t) for t in texts]
-    titles = [c.passage.part_of(i).session_title or "" for c, i, _ in pool]
+    # Coverage of the best sentence itself, not of its span: the signal must not change with the span setting.
     coverage = check_coverage(understanding, Evidence.from_passage(top.passage, top_index), kind)
     vocabulary = understander_of(index).vocabulary
     # A name only the metadata carries (an author, a title or tag word, a talk heading) is not "never mentioned".
@@ -208,6 +224,7 @@ def _add_signals(index, draft: Draft, ranked: list[_Candidate], chosen, terms: Q
         "s_post_coverage": ranked[0].post_coverage,
         "s_unknown_share": len(unknown) / max(len(content), 1),
         "s_unknown_named": float(bool(named_unknown)),
+        "s_unknown_any": float(bool(unknown)),
         "s_rerank_margin": ranked[0].score - ranked[1].score if len(ranked) > 1 else 1.0,
         "s_search_margin": search[0] - search[1] if len(fused) > 1 else 1.0,
         **understanding.signals(),
@@ -216,6 +233,9 @@ def _add_signals(index, draft: Draft, ranked: list[_Candidate], chosen, terms: Q
         **type_signals(kind, found, titles),
         **coverage.signals(),
     }
+    signals["t_missing_first"] = float(kind.wants_span and not signals["t_first_has"])
+    signals["t_missing_any"] = float(kind.wants_span and not signals["t_any_has"])
+    signals["c_uncovered_total"] = float(len([c for c in coverage.uncovered() if c.kind != "answer-type"]))
     draft.signals = signals
     reasons = [g.reason for g in understanding.gaps if not g.soft]
     if named_unknown:
@@ -259,7 +279,7 @@ def decide(draft: Draft, model: ConfidenceModel | None = None) -> Answer:
             if draft.abstain_reasons
             else f"the closest sentence is a weak match (confidence {p:.2f})"
         )
-        head = f"abstained: {reason}" + (" — the question names something no report covers" if rule else "")
+        head = f"abstained: {reason}" + (f" (rule: {RULE_TEXT[rule]})" if rule else "")
     else:
         reason = ""
         head = f"answered: confidence {p:.2f} ≥ threshold {model.threshold:.2f}"

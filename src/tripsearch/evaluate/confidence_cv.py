@@ -28,6 +28,7 @@ from tripsearch.answer.confidence import (
     fit,
     shipped_model,
 )
+from tripsearch.answer.sentences import SPANS, AnswerSettings
 from tripsearch.errors import BadInput
 from tripsearch.evaluate.crossval import EVAL_K, CVResult, FoldResult, QuestionResult, figures_by_type, figures_of
 from tripsearch.evaluate.crossval import score as score_answer
@@ -35,6 +36,8 @@ from tripsearch.evaluate.folds import folds
 from tripsearch.evaluate.questions import Question
 
 INNER_FOLDS = 4
+# Answer-sentence settings compared by cross-validation; today's (no type bonus, one sentence) first.
+ANSWER_CANDIDATES = tuple(AnswerSettings(b, span) for span in SPANS for b in (0.0, 0.15, 0.3))
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,40 @@ class Drafted:
     fixed: bool
 
 
-def draft_questions(index, questions: Sequence[Question], k: int = EVAL_K, progress=None) -> dict[str, Drafted]:
-    """``{question id: Drafted}``: each question drafted once by the answer pipeline, without abstaining."""
-    from tripsearch.answer.pipeline import draft_answer
+def draft_questions(
+    index, questions: Sequence[Question], k: int = EVAL_K, settings: Sequence[AnswerSettings] = (), progress=None
+) -> dict[str, dict[str, Drafted]]:
+    """``{answer setting name: {question id: Drafted}}``: each question searched once and drafted under each
+    answer setting (default: ``ANSWER_CANDIDATES``), without abstaining."""
+    from tripsearch.answer.pipeline import draft_answers
     from tripsearch.records import Answer
     from tripsearch.search.filters import Filters
 
-    out = {}
+    settings = list(settings or ANSWER_CANDIDATES)
+    out: dict[str, dict[str, Drafted]] = {s.name: {} for s in settings}
     for n, q in enumerate(questions, start=1):
-        d = draft_answer(index, q.question, k, Filters())
-        answer = Answer(q.question, d.sentences, d.hits, 0.0, d.fixed is not None, d.fixed or "")
-        out[q.id] = Drafted(score_answer(q, d.hits, answer), d.signals, d.fixed is not None)
+        for s, d in zip(settings, draft_answers(index, q.question, k, Filters(), None, settings)):
+            answer = Answer(q.question, d.sentences, d.hits, 0.0, d.fixed is not None, d.fixed or "")
+            out[s.name][q.id] = Drafted(score_answer(q, d.hits, answer), d.signals, d.fixed is not None)
         if progress:
             progress(n, len(questions))
     return out
+
+
+def _sentence_objective(ids: Sequence[str], drafted: dict[str, Drafted]) -> float:
+    """Share of the answerable questions among ``ids`` whose drafted first answer is right (before abstaining)."""
+    rows = [drafted[i].result for i in ids if drafted[i].result.answerable]
+    return sum(r.sentence_right for r in rows) / len(rows) if rows else 0.0
+
+
+def choose_answer_setting(ids: Sequence[str], drafted_by: dict[str, dict[str, Drafted]]) -> str:
+    """The answer setting with the most right first answers on ``ids``; ties go to the earlier (today's first)."""
+    best, value = None, -1.0
+    for name, drafted in drafted_by.items():
+        v = _sentence_objective(ids, drafted)
+        if v > value + 1e-12:
+            best, value = name, v
+    return best
 
 
 def matrix(ids: Sequence[str], drafted: dict[str, Drafted]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,19 +156,24 @@ def apply(drafted: Drafted, model: ConfidenceModel) -> QuestionResult:
 
 
 def cross_validate_confidence(
-    fold_list: Sequence[Sequence[Question]], drafted: dict[str, Drafted], settings: Sequence[Setting] = SETTINGS
+    fold_list: Sequence[Sequence[Question]],
+    drafted_by: dict[str, dict[str, Drafted]],
+    settings: Sequence[Setting] = SETTINGS,
 ) -> CVResult:
-    """Per outer fold: ``select`` on the other folds, apply to the held-out one (see the module doc)."""
+    """Per outer fold, on the other folds only: the answer setting (``choose_answer_setting``), then the
+    confidence model and threshold (``select``); both applied to the held-out fold (see the module doc)."""
     out = []
     for i, held in enumerate(fold_list):
         train = [q for j, fold in enumerate(fold_list) if j != i for q in fold]
+        answer = choose_answer_setting([q.id for q in train], drafted_by)
+        drafted = drafted_by[answer]
         model, value = select(train, drafted, settings)
         results = tuple(apply(drafted[q.id], model) for q in held)
         out.append(
             FoldResult(
                 i + 1,
                 tuple(q.id for q in held),
-                f"{model.setting} t={model.threshold:.2f}",
+                f"{answer}; {model.setting} t={model.threshold:.2f}",
                 value,
                 figures_of(results),
                 figures_by_type(results),
@@ -156,8 +184,15 @@ def cross_validate_confidence(
 
 
 def final_model(
-    questions: Sequence[Question], drafted: dict[str, Drafted], k: int, settings: Sequence[Setting] = SETTINGS
+    questions: Sequence[Question],
+    drafted_by: dict[str, dict[str, Drafted]],
+    k: int,
+    settings: Sequence[Setting] = SETTINGS,
+    answer_settings: Sequence[AnswerSettings] = ANSWER_CANDIDATES,
 ) -> ConfidenceModel:
-    """The model to ship: the setting and threshold chosen by ``k``-fold CV on all ``questions``, fitted on all."""
-    model, _ = select(questions, drafted, settings, k)
-    return model
+    """The model to ship: the answer setting, confidence setting and threshold chosen by ``k``-fold CV on all
+    ``questions``, fitted on all of them; the answer setting travels in the model's ``answer``."""
+    name = choose_answer_setting([q.id for q in questions], drafted_by)
+    model, _ = select(questions, drafted_by[name], settings, k)
+    chosen = next(a for a in answer_settings if a.name == name)
+    return replace(model, answer={"type_bonus": chosen.type_bonus, "span": chosen.span})
