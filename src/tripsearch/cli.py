@@ -286,8 +286,9 @@ def _answer_each(raw_questions, index_dir, as_json: bool, run, to_json, show) ->
 @click.option("-k", "k", type=click.IntRange(1, 100), default=3, show_default=True, help="Supporting passages.")
 @filter_options
 @click.option("--cross-encoder", default=None, help="A sentence-transformers CrossEncoder folder to rerank with.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
-def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question (with its signals).")
+@click.option("--explain", is_flag=True, help="Print the signals and why it answered or abstained.")
+def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json, explain) -> None:
     """Answer QUESTIONS from the reports, with citations; says so when the reports don't."""
     _answer_each(
         questions,
@@ -297,7 +298,7 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
             q, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder
         ),
         to_json=lambda q, answer: answer_dict(answer),
-        show=print_answer,
+        show=lambda answer: print_answer(answer, explain),
     )
 
 
