@@ -51,7 +51,10 @@ def main() -> None:
         print(f"  fold {f.fold}: chose {f.chosen} (training objective {f.train_objective:.3f})", file=sys.stderr)
     ids = [q.id for q in questions]
     for name, by_id in drafted.items():  # descriptive: every setting on all questions, before abstaining
-        print(f"  answer setting {name}: first answer right {_sentence_objective(ids, by_id):.3f}", file=sys.stderr)
+        print(
+            f"  answer setting {name}: sentence right + ask hit@1 before abstaining {_sentence_objective(ids, by_id):.3f}",
+            file=sys.stderr,
+        )
     model = final_model(questions, drafted, args.folds)
     pooled = cv.pooled()
     spreads = cv.spreads()

@@ -88,12 +88,18 @@ class _Candidate:
         self.score = 0.0
 
 
-def rerank(candidates: list[_Candidate]) -> list[_Candidate]:
+def rerank(
+    candidates: list[_Candidate], restriction: frozenset[str] | None = None, restrict_bonus: float = 0.0
+) -> list[_Candidate]:
+    """Second stage: z(fused score) + evidence weights; ``restrict_bonus`` for a passage whose post satisfies
+    every event, year and author the question names (``QuestionUnderstanding.restriction``)."""
     fused = zscore(np.array([c.hit.score for c in candidates]))
     for c, base in zip(candidates, fused):
         c.score = float(
             base + SENTENCE_WEIGHT * c.best_sentence + TITLE_WEIGHT * c.title_coverage + POST_WEIGHT * c.post_coverage
         )
+        if restrict_bonus and restriction and c.passage.post.path in restriction:
+            c.score += restrict_bonus
     return sorted(candidates, key=lambda c: -c.score)
 
 
@@ -150,12 +156,20 @@ def draft_answers(
         first = index.sentences.starts[row]
         sims = sentence_sims[first : first + index.sentences.counts[row]]
         candidates.append(_Candidate(hit, index.passages[row], sims, terms))
-    ranked = cross_encoder_rerank(candidates, question, cross_encoder) if cross_encoder else rerank(candidates)
     kind = expected_type(question)
-    return [_compose(index, question, k, ranked, kind, settings) for settings in settings_list]
+    understanding = _understanding(index, question)
+    restriction = understanding.restriction()
+    drafts = []
+    for settings in settings_list:  # one at a time: rerank scores the shared candidates in place
+        if cross_encoder:
+            ranked = cross_encoder_rerank(candidates, question, cross_encoder)
+        else:
+            ranked = rerank(candidates, restriction, settings.restrict_bonus)
+        drafts.append(_compose(index, question, k, ranked, kind, settings, understanding))
+    return drafts
 
 
-def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: AnswerType, settings) -> Draft:
+def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: AnswerType, settings, understanding):
     chosen = choose(ranked, kind, settings)
     if not chosen:
         return Draft(question, hits=tuple(c.hit for c in ranked[:k]), fixed="no prose sentence in the best passages")
@@ -170,16 +184,17 @@ def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: Answe
     draft = Draft(question, tuple(sentences), hits_out)
     # The signals come from today's choice (the best single sentence by cosine and coverage), whatever the answer
     # setting: they measure whether the reports answer the question, and must not move with how it is shown.
-    base = chosen if settings == AnswerSettings() else choose(ranked, kind, AnswerSettings())
-    _add_signals(index, draft, ranked, base, kind)
+    base = chosen if (settings.type_bonus, settings.span) == (0.0, "one") else choose(ranked, kind, AnswerSettings())
+    _add_signals(index, draft, ranked, base, kind, understanding)
     return draft
 
 
-def _add_signals(index, draft: Draft, ranked: list[_Candidate], chosen: list[Chosen], kind: AnswerType) -> None:
+def _add_signals(
+    index, draft: Draft, ranked: list[_Candidate], chosen: list[Chosen], kind: AnswerType, understanding
+) -> None:
     """The signals of ``confidence.FEATURES`` (and explanation lines) for the draft's first answer."""
     question = draft.question
     top, top_index = chosen[0].candidate, chosen[0].index
-    understanding = _understanding(index, question)
     restriction = understanding.restriction()
     # The first answer and the next best sentences: does any of them hold what the question asks for?
     texts, titles = [], []

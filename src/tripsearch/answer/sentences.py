@@ -10,7 +10,8 @@ question's words in it, plus a prior for its passage's rank. On top of that:
   sentence that matches the question's topic), or "neighbour" (with whichever neighbour scores higher) — in
   one paragraph and one talk, at most ``MAX_SPAN_WORDS`` words.
 
-Both are chosen by cross-validation (``evaluate.confidence_cv``, ``benchmarks/fit_confidence.py``) and shipped
+``restrict_bonus`` (used by ``pipeline.rerank``) lifts passages from the posts matching what the question pins
+down. All three are chosen by cross-validation (``evaluate.confidence_cv``, ``benchmarks/fit_confidence.py``) and shipped
 in ``confidence.json`` with the confidence model.
 """
 
@@ -34,16 +35,23 @@ class AnswerSettings:
 
     type_bonus: float = 0.0
     span: str = "one"
+    # Second stage: added to a passage whose post satisfies every event, year and author the question names.
+    restrict_bonus: float = 0.0
 
     @property
     def name(self) -> str:
-        return f"type+{self.type_bonus:g} span={self.span}"
+        return f"type+{self.type_bonus:g} span={self.span} restrict+{self.restrict_bonus:g}"
+
+    def as_dict(self) -> dict:
+        return {"type_bonus": self.type_bonus, "span": self.span, "restrict_bonus": self.restrict_bonus}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> AnswerSettings:
         data = data or {}
         span = data.get("span", "one")
-        return cls(float(data.get("type_bonus", 0.0)), span if span in SPANS else "one")
+        return cls(
+            float(data.get("type_bonus", 0.0)), span if span in SPANS else "one", float(data.get("restrict_bonus", 0.0))
+        )
 
 
 @dataclass(frozen=True)
