@@ -40,7 +40,8 @@ class AnswerSettings:
 
     @property
     def name(self) -> str:
-        return f"type+{self.type_bonus:g} span={self.span} restrict+{self.restrict_bonus:g}"
+        restrict = f" restrict+{self.restrict_bonus:g}" if self.restrict_bonus else ""
+        return f"type+{self.type_bonus:g} span={self.span}{restrict}"
 
     def as_dict(self) -> dict:
         return {"type_bonus": self.type_bonus, "span": self.span, "restrict_bonus": self.restrict_bonus}
