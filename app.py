@@ -104,9 +104,19 @@ def sidebar(idx) -> dict:
     }
 
 
+def show_why(answer) -> None:
+    """The "Why this answer?" expander: why it answered or abstained, and the signals (as ``ask --explain``)."""
+    with st.expander("Why this answer?"):
+        for line in answer.explanation:
+            st.markdown(f"- {escape(line)}")
+        if answer.signals:
+            st.caption(escape(", ".join(f"{k}={v:.3g}" for k, v in answer.signals.items())))
+
+
 def show_answer(answer) -> None:
     if answer.abstained:
         st.info(f"The reports don't seem to answer this: {answer.reason}.")
+        show_why(answer)
         return
     st.subheader("Answer")
     for sentence in answer.sentences:
@@ -114,6 +124,7 @@ def show_answer(answer) -> None:
         st.markdown(f"> {highlighted_html(sentence.text, [])}", unsafe_allow_html=True)
         st.caption(escape(citation_line(sentence.citation)) + url)
     st.caption(f"confidence {answer.confidence:.2f}")
+    show_why(answer)
 
 
 def show_hits(idx, hits) -> None:

@@ -269,3 +269,16 @@ def test_reindex_failure_is_a_message(monkeypatch, tmp_path):
     assert len(at.sidebar.error) == 1 and "Re-index failed" in at.sidebar.error[0].value
     assert "no-such-posts" in at.sidebar.error[0].value
     assert len(at.info) == 1 and "No index yet" in at.info[0].value
+
+
+def test_why_this_answer_shows_the_signals_for_an_answer_and_an_abstention(sample_app):
+    at = ask(sample_app, LAMBDA_QUESTION)
+    why = [e for e in at.main.expander if e.label == "Why this answer?"]
+    assert len(why) == 1
+    lines = values(why[0].markdown)
+    assert lines and lines[0].startswith("- answered: confidence"), lines
+    assert any("confidence=" in c and "s_cosine=" in c for c in values(why[0].caption))
+    at = ask(at, "What did Priya Raman say at KubeCon 2019?")
+    why = [e for e in at.main.expander if e.label == "Why this answer?"]
+    assert len(why) == 1
+    assert any("no report covers KubeCon 2019" in line for line in values(why[0].markdown))

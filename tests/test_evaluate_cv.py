@@ -232,8 +232,10 @@ def test_cli_eval_folds_prints_per_fold_mean_and_confusion(sample_index_dir):
     for mode in ("hybrid", "rerank"):
         assert data["modes"][mode]["all_folds"]["hit1"] == modes[mode]["overall"]["hit1"]
         assert data["modes"][mode]["all_folds"]["mrr10"] == modes[mode]["overall"]["mrr10"]
-    assert plain["answers"]["confusion"] == data["ask"]["confusion"]
-    assert plain["answers"]["ask_hit1"] == pytest.approx(data["ask"]["all_folds"]["ask_hit1"], abs=1e-4)
+    # The ask figures differ on purpose: with folds, the confidence model and its threshold are fitted on the
+    # other folds only (evaluate.confidence_cv); without, the shipped model decides. The questions are the same.
+    for kind in ("answerable", "unanswerable"):
+        assert sum(plain["answers"]["confusion"][kind].values()) == sum(data["ask"]["confusion"][kind].values())
 
 
 def test_cli_eval_without_folds_keeps_todays_output(sample_index_dir):

@@ -286,8 +286,9 @@ def _answer_each(raw_questions, index_dir, as_json: bool, run, to_json, show) ->
 @click.option("-k", "k", type=click.IntRange(1, 100), default=3, show_default=True, help="Supporting passages.")
 @filter_options
 @click.option("--cross-encoder", default=None, help="A sentence-transformers CrossEncoder folder to rerank with.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
-def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question (with its signals).")
+@click.option("--explain", is_flag=True, help="Print the signals and why it answered or abstained.")
+def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder, as_json, explain) -> None:
     """Answer QUESTIONS from the reports, with citations; says so when the reports don't."""
     _answer_each(
         questions,
@@ -297,7 +298,7 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
             q, k=k, author=author, tag=tag, since=since, until=until, post=post, cross_encoder=cross_encoder
         ),
         to_json=lambda q, answer: answer_dict(answer),
-        show=print_answer,
+        show=lambda answer: print_answer(answer, explain),
     )
 
 
@@ -324,7 +325,8 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
     """Score search and answers on question files (the format of ../shared/eval/dev.jsonl), concatenated.
 
     Search figures per mode; ask figures (ask hit@1, answer sentence right) and the abstention confusion table
-    from Index.ask. With --folds K, every figure is given per held-out fold with its mean and spread."""
+    from Index.ask. With --folds K, every figure is given per held-out fold with its mean and spread, and the ask
+    figures use a confidence model and threshold fitted on the other folds only (evaluate.confidence_cv)."""
     from tripsearch.evaluate import load_question_files, load_questions
     from tripsearch.evaluate import tables as t
     from tripsearch.evaluate.crossval import ASK_MODE, Candidate, cross_validate_scored, score_candidates
@@ -340,6 +342,12 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
         if done == total:
             click.echo(f"scored {total} questions: {name}", err=True)
 
+    if folds:
+        # The ask figures come from drafts (each question answered once, no decision) and the confidence model
+        # fitted only inside each training fold: the shipped model was fitted on these very questions.
+        from tripsearch.evaluate.confidence_cv import cross_validate_confidence, draft_questions
+
+        runs = [m for m in runs if m != ASK_MODE]
     scored = score_candidates(idx, questions, [Candidate(m, m) for m in runs], progress=progress)
     if not folds:
         results = {m: [scored[m][q.id] for q in questions] for m in runs}
@@ -352,7 +360,12 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
         click.echo("")
         click.echo("\n".join(t.answers_table(results[ASK_MODE])))
         return
+    drafted = draft_questions(idx, questions)
+    progress(ASK_MODE, len(questions), len(questions))
+    # Passage order of ask, for the search table (the same under every answer setting).
+    scored[ASK_MODE] = {qid: d.result for qid, d in next(iter(drafted.values())).items()}
     cvs = {m: cross_validate_scored(fold_list, {m: scored[m]}) for m in runs}
+    cvs[ASK_MODE] = cross_validate_confidence(fold_list, drafted)
     files = [(p.name, len(load_questions(p))) for p in questions_files]
     if as_json:
         click.echo(json.dumps(t.cv_json(files, fold_list, chosen, cvs), indent=2))

@@ -93,10 +93,21 @@ def answer_dict(answer) -> dict:
             for s in answer.sentences
         ],
         "hits": [hit_dict(h) for h in answer.hits],
+        "explanation": list(answer.explanation),
+        "signals": {name: round(value, 4) for name, value in answer.signals.items()},
     }
 
 
-def print_answer(answer) -> None:
+def print_explanation(answer) -> None:
+    """``ask --explain``: why it answered or abstained, then every signal the confidence was computed from."""
+    click.secho("  Why this answer?", bold=True)
+    for line in answer.explanation:
+        click.echo(f"    - {line}")
+    if answer.signals:
+        click.echo("    signals: " + ", ".join(f"{k}={v:.3g}" for k, v in answer.signals.items()))
+
+
+def print_answer(answer, explain: bool = False) -> None:
     if answer.abstained:
         click.secho(f"  The reports don't seem to answer this ({answer.reason}).", fg="magenta")
     for s in answer.sentences:
@@ -109,5 +120,7 @@ def print_answer(answer) -> None:
         )
     if answer.sentences:
         click.echo(f"  confidence {answer.confidence:.2f}")
+    if explain:
+        print_explanation(answer)
     for rank, hit in enumerate(answer.hits, start=1):
         print_hit(rank, hit)

@@ -175,3 +175,7 @@ class Answer:
     confidence: float  # 0–1
     abstained: bool
     reason: str = ""  # why it abstained
+    # What the confidence was computed from (``answer.confidence.FEATURES`` and more: name → value) and why it
+    # answered or abstained, one line each: for ``ask --explain``, ``--json`` and the app's "Why this answer?".
+    signals: dict[str, float] = field(default_factory=dict, compare=False)
+    explanation: tuple[str, ...] = ()

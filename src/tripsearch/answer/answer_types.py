@@ -27,7 +27,7 @@ TYPES = ("quantity", "money", "percentage", "date", "person", "organisation", "t
 # The kinds of span that answer each type; reason/procedure/none ask for no particular span.
 SATISFIED_BY = {
     "quantity": ("quantity", "money", "percentage"),
-    "money": ("money",),
+    "money": ("money", "percentage"),  # "how much did costs go down?" is answered by "by 22 percent"
     "percentage": ("percentage",),
     "date": ("date",),
     "person": ("person",),

@@ -97,6 +97,7 @@ def cv_ask_table(cv: CVResult) -> list[str]:
         lines.append(
             f"  {f.fold:<6}{g.answerable:>4}{g.unanswerable:>6}  {_num(g.ask_hit1, 9)}  {_num(g.sentence_right, 14)}"
             f"  {_ratio(g.abstained_unanswerable, g.unanswerable):>23}  {_ratio(g.abstained_answerable, g.answerable):>10}"
+            + (f"  chose {f.chosen}" if _chosen(cv) else "")
         )
     spreads = cv.spreads()
     for stat in ("mean", "std", "min", "max"):
