@@ -187,6 +187,46 @@ def test_ensure_fast_encoder_reuses_a_good_export(exported):
     assert meta.stat().st_mtime_ns == before
 
 
+def test_export_is_the_eager_attention_trace_and_matches_sentence_transformers(
+    exported, onnx_encoder, st_vectors, unseen_texts
+):
+    """The export is traced with eager attention (faster on onnxruntime than the SDPA trace, see
+    tripsearch.embed.export.use_eager_attention) and still reproduces sentence-transformers, which runs SDPA."""
+    import onnx
+
+    from tripsearch.embed.cache import RECIPE
+
+    meta = json.loads((exported / FP / "encoder.json").read_text())
+    assert meta["graph"] == {"recipe": RECIPE, "attention": "eager"}
+    ops = {node.op_type for node in onnx.load(str(exported / FP / "model.onnx")).graph.node}
+    assert "Softmax" in ops and "IsNaN" not in ops  # SDPA's trace guards its softmax with IsNaN/Where
+    assert cosines(onnx_encoder.encode(unseen_texts, batch_size=8), st_vectors).min() >= MIN_COSINE
+
+
+def test_an_export_by_an_older_recipe_is_remade_once(tmp_path, exported):
+    cache = copy_cache(exported, tmp_path)
+    _edit_meta(graph={"recipe": "sdpa-plain-0"})(cache / FP)  # as the exports before the fused graph
+    assert OnnxEncoder(None, cache).encode(["still usable by queries"]).shape == (1, 384)
+    status = build_onnx(None, cache)
+    assert status.ready and "exported in" in status.reason
+    meta = json.loads((cache / FP / "encoder.json").read_text())
+    assert meta["graph"] == json.loads((exported / FP / "encoder.json").read_text())["graph"]
+    again = build_onnx(None, cache)
+    assert again.ready and "exported in" not in again.reason
+
+
+def test_an_older_recipe_is_kept_when_remaking_it_failed(tmp_path, exported):
+    from tripsearch.embed.cache import attempt_key
+
+    cache = copy_cache(exported, tmp_path)
+    _edit_meta(graph={"recipe": "sdpa-plain-0"})(cache / FP)
+    record = {"reason": "torch is not installed", "when": "now", "attempt": attempt_key(MIN_COSINE)}
+    (cache / f"{FP}.failed.json").write_text(json.dumps(record))
+    status = build_onnx(None, cache)  # the failure is recorded for these versions: keep the verified old export
+    assert status.ready and status.encoder is not None and "exported in" not in status.reason
+    assert json.loads((cache / FP / "encoder.json").read_text())["graph"]["recipe"] == "sdpa-plain-0"
+
+
 def test_unknown_backend_is_an_error():
     with pytest.raises(ValueError, match="backend"):
         load_encoder(backend="tensorflow")

@@ -30,6 +30,8 @@ def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):
     # One onnxruntime thread and two batches in flight (benchmarks/embed_settings.py, medians of 3 rounds on 2
     # cores): 2,830 tokens/s against 2,275 for one batch on two threads and 1,752 for one on one; two on two
     # threads, 2,975, was within noise of it and took more memory. Padding and pooling overlap the inference.
+    # Re-measured with the eager-attention export (late chunking, 150 passages, medians of 3 rounds, load ~8):
+    # 1 x 2 in flight 1,761 tokens/s, 2 x 1 1,438, 2 x 2 1,625.
     if backend == "auto":
         status = build_onnx(ref, threads=BUILD_THREADS)
         report.encoder_status = status.line()

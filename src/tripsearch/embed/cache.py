@@ -4,7 +4,8 @@ Layout under ``cache_dir`` (default ``$TRIPSEARCH_CACHE``, else ``~/.cache/trips
 
     <fingerprint>/model.onnx       the transformer: token ids -> token embeddings (dynamic batch and sequence)
     <fingerprint>/tokenizer.json   the tokenizer as sentence-transformers configured it (lower-casing included)
-    <fingerprint>/encoder.json     pooling, max_seq_length, dim, fingerprint, verification result, versions
+    <fingerprint>/encoder.json     pooling, max_seq_length, dim, fingerprint, graph (recipe, attention),
+                                   verification result, versions
     <fingerprint>.failed.json      why the last attempt for that fingerprint failed (no model is kept then)
 
 An export folder is built under a temporary name and renamed into place (``install``), so a reader sees a
@@ -27,6 +28,9 @@ from tripsearch.errors import OnnxUnavailable
 
 FORMAT = 1  # bump when the layout or encoder.json meaning changes; older exports are then refused
 MIN_COSINE = 0.9999
+# How the ONNX graph is made (encoder.json ``graph.recipe``; ``tripsearch.embed.export``). An export made by an
+# older recipe still loads (it is verified, only slower), and the next ``build_onnx`` re-makes it once.
+RECIPE = "eager-attention-1"
 SUPPORTED_POOLING = ("mean", "cls", "max")
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -83,7 +87,7 @@ def versions() -> dict[str, str]:
 
 def attempt_key(min_cosine: float) -> dict[str, Any]:
     """What a recorded failure depends on: retry when any of it changes."""
-    return {"format": FORMAT, "min_cosine": min_cosine, "versions": versions()}
+    return {"format": FORMAT, "recipe": RECIPE, "min_cosine": min_cosine, "versions": versions()}
 
 
 def write_json(path: Path, data: dict) -> None:

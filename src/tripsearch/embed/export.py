@@ -1,9 +1,12 @@
 """The ONNX export (build time; the torch path): make a verified export of a sentence-transformers model.
 
-``build_onnx`` loads the model with sentence-transformers, exports its transformer to ONNX, and keeps the
-export only if ``OnnxEncoder`` reproduces sentence-transformers on ``VERIFY_TEXTS`` (every cosine >=
-``MIN_COSINE``) at several batch sizes. torch and sentence-transformers are imported only when an export is
-really made (~10 s, ~1 GB); reusing a cached export imports neither.
+``build_onnx`` loads the model with sentence-transformers, exports its transformer to ONNX traced with eager
+attention (see ``use_eager_attention``), and keeps the export only if ``OnnxEncoder`` reproduces
+sentence-transformers on ``VERIFY_TEXTS`` (every cosine >= ``MIN_COSINE``) at several batch sizes. encoder.json
+records how the graph was made (``graph``: ``tripsearch.embed.cache.RECIPE`` and the attention used); a cached
+export made by an older recipe is re-made once by the next ``build_onnx`` (and kept if that fails). torch and
+sentence-transformers are imported only when an export is really made (~10 s, ~1 GB); reusing a cached export
+imports neither.
 
 How failures are reported: ``export_onnx`` returns the export folder, or None when no verified export could
 be made (unsupported pooling or architecture, export error, verification below threshold, model not found).
@@ -33,6 +36,7 @@ from tripsearch.embed.cache import (
     META_FILE,
     MIN_COSINE,
     ONNX_FILE,
+    RECIPE,
     SUPPORTED_POOLING,
     TOKENIZER_FILE,
     OnnxStatus,
@@ -47,6 +51,7 @@ from tripsearch.embed.cache import (
 )
 from tripsearch.embed.models import ModelRef, model_name, resolve
 from tripsearch.embed.runtime import OnnxEncoder, cosines
+from tripsearch.embed.verify_texts import VERIFY_TEXTS
 from tripsearch.errors import OnnxUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,74 +59,6 @@ log = logging.getLogger(__name__)
 OPSET = 17
 _VERIFY_BATCH_SIZES = (1, 4, 32)  # the query path, small mixed batches, one heavily padded batch
 _PROBE = "tripsearch self-check: what did the speaker say about multi-account strategy?"
-
-
-def _long_text() -> str:
-    """~450 tokens, no repetition, so truncating at 250 instead of 256 already drops the cosine to ~0.997."""
-    return " ".join(
-        [
-            "The second day opened with a keynote on platform engineering and why internal developer portals fail.",
-            "The speaker argued that golden paths only work when the platform team treats developers as customers.",
-            "After lunch I went to a hands-on workshop about eBPF tracing, which ran over time by forty minutes.",
-            "Key takeaway: measure p99 latency per tenant, not per cluster, or noisy neighbours stay invisible.",
-            "The hallway track was, as usual, more useful than half of the scheduled sessions.",
-            "A database panel disagreed loudly about whether Postgres logical replication is ready for zero-downtime upgrades.",
-            "One panelist had migrated four hundred tenants with pglogical and still kept a manual rollback runbook.",
-            "In the afternoon a security talk walked through a supply-chain attack on a popular npm package.",
-            "The attacker had phished a maintainer, published a patch release, and exfiltrated CI secrets for six hours.",
-            "Their fix was boring and effective: short-lived tokens, provenance attestations, and two-person releases.",
-            "The closing keynote switched topics entirely and talked about burnout in on-call rotations.",
-            "She showed survey data from eleven hundred engineers linking pager load to attrition within a year.",
-            "Dinner was at a Bavarian beer hall where nobody could hear each other over the brass band.",
-            "On the last morning I skipped the sponsor demos and wrote up these notes on the train to the airport.",
-            "Next year the conference moves to Lisbon, and the call for papers opens in February.",
-            "I would go again, but I would plan the schedule around the workshops instead of the keynotes.",
-            "Slides for most talks are already online, and the videos should follow within a month or so.",
-            "If you only watch one, make it the supply-chain talk; it changed how our team thinks about releases.",
-        ]
-    )
-
-
-_GERMAN_LONG = (
-    "Zusammenfassung des zweiten Konferenztages. Die Keynote behandelte Plattform-Teams und interne Entwicklerportale. "
-    "Danach ging es um Kostenkontrolle in der Cloud: Reservierungen, Spot-Instanzen und warum niemand die Rechnung "
-    "versteht. Im Workshop über Rust haben wir einen kleinen HTTP-Server mit Tokio gebaut, der am Ende tatsächlich "
-    "lief. Am Nachmittag sprach eine Forscherin über formale Verifikation verteilter Protokolle mit TLA+ und zeigte, "
-    "wie ein Modellprüfer einen Fehler fand, der neun Schritte und zwei Netzwerkpartitionen brauchte. Die "
-    "Podiumsdiskussion zur Barrierefreiheit war leider schlecht besucht, obwohl sie die konkretesten Ratschläge des "
-    "Tages enthielt: Tastaturnavigation testen, Kontraste messen, Screenreader wirklich benutzen. Abends gab es ein "
-    "Treffen der lokalen Go-Community mit Brezeln, Club-Mate und einer spontanen Diskussion über Generics. Zum "
-    "Schluss noch ein Hinweis: Die Aufzeichnungen erscheinen in etwa vier Wochen auf der Website der Veranstalter, "
-    "und die Folien sind teilweise schon verlinkt. Nächstes Jahr findet die Konferenz in Leipzig statt."
-)
-
-
-# Fixed texts the export must reproduce. Tests use different texts, so agreement there is not circular.
-VERIFY_TEXTS: tuple[str, ...] = (
-    "Kubernetes",
-    "What did they say about multi-account strategy?",
-    "  The keynote started late because of Wi-Fi problems.  ",
-    "Der Vortrag über Observability mit OpenTelemetry war der beste Teil der Konferenz.",
-    "Straßenbahn, Größenänderung und Überwachung: Wörter, die Tokenizer gern zerlegen.",
-    "La présentation sur Rust et la sécurité mémoire était passionnante.",
-    "def chunk(xs, n):\n    return [xs[i:i + n] for i in range(0, len(xs), n)]",
-    'func main() {\n\tfmt.Println("hello, gophers")\n}',
-    "kubectl apply -f deploy.yaml && kubectl rollout status deploy/api --timeout=120s",
-    "See [the slides](https://example.com/talks/2024/ebpf.pdf) — **highly** recommended!",
-    "2019-05-14: 3,200 attendees, 95 talks and $1.5M raised for the PSF.",
-    "Great conference 🎉🚀 — would go again 👍",
-    "東京でのカンファレンスは素晴らしかった。",
-    "LIGHTNING TALKS WERE THE HIGHLIGHT OF THE WHOLE WEEK",
-    "",
-    " \n\t ",
-    "?!",
-    "x" * 300,
-    "AWS re:Invent day one. Werner's keynote was about cost as a non-functional requirement; the most "
-    "concrete session was a customer story about moving a Java 17 Lambda from a 6.2 second cold start "
-    "to under a second with SnapStart, plus the trade-offs around uniqueness of random seeds.",
-    _long_text(),
-    _GERMAN_LONG,
-)
 
 
 class _Refused(Exception):
@@ -165,17 +102,23 @@ def build_onnx(
     cache = cache_root(cache_dir)
     final = cache / fp
     replace = False
+    previous = None  # a verified export made by an older recipe: re-made once, and still used if that fails
     if not force:
         if final.exists():
             try:
                 encoder = OnnxEncoder(ref, cache, threads=threads)
-                return OnnxStatus(name, fp, final, ready_note(encoder.meta), encoder)
             except OnnxUnavailable as exc:
                 log.warning("replacing %s", exc.reason)
                 replace = True
+            else:
+                previous = OnnxStatus(name, fp, final, ready_note(encoder.meta), encoder)
+                if (encoder.meta.get("graph") or {}).get("recipe") == RECIPE:
+                    return previous
+                log.info("re-making the ONNX export of %s with graph recipe %s", name, RECIPE)
+                replace = True
         failed = read_json(failed_file(cache, fp))
         if failed and failed.get("attempt") == json.loads(json.dumps(attempt_key(min_cosine))):
-            return OnnxStatus(
+            return previous or OnnxStatus(
                 name, fp, None, f"{failed.get('reason')} (recorded {failed.get('when')}; force=True retries)"
             )
     else:
@@ -209,11 +152,11 @@ def build_onnx(
                     **exc.details,
                 },
             )
-        log.warning("no ONNX export for %s: %s", name, exc.reason)
-        return OnnxStatus(name, fp, None, exc.reason)
+        log.warning("no new ONNX export for %s: %s", name, exc.reason)
+        return previous or OnnxStatus(name, fp, None, exc.reason)
     except Exception as exc:  # anything unforeseen (disk full, permissions): report, never crash a build
         log.warning("ONNX export of %s failed", name, exc_info=True)
-        return OnnxStatus(name, fp, None, f"export failed: {type(exc).__name__}: {exc}")
+        return previous or OnnxStatus(name, fp, None, f"export failed: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -293,6 +236,12 @@ def _export_and_verify(ref: ModelRef, tmp: Path, min_cosine: float, threads: int
             "unsupported",
         )
 
+    # The reference comes from the model as sentence-transformers runs it (default attention), before the switch.
+    texts = list(VERIFY_TEXTS)
+    reference = st.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+    probe_reference = st.encode([_PROBE], convert_to_numpy=True, show_progress_bar=False)[0]
+    eager = use_eager_attention(auto_model)
+
     class _TokenEmbeddings(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
@@ -322,12 +271,8 @@ def _export_and_verify(ref: ModelRef, tmp: Path, min_cosine: float, threads: int
         onnx.checker.check_model(str(onnx_file))
     except Exception as exc:
         raise _Refused(f"torch.onnx.export failed: {type(exc).__name__}: {exc}", "export") from exc
-
     tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER_FILE))  # as configured by sentence-transformers
-    digest = hashlib.sha256()
-    with open(onnx_file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+
     meta: dict[str, Any] = {
         "format": FORMAT,
         "fingerprint": fp,
@@ -341,18 +286,62 @@ def _export_and_verify(ref: ModelRef, tmp: Path, min_cosine: float, threads: int
         "pad_id": int(tokenizer.pad_token_id),
         "pad_token": str(tokenizer.pad_token),
         "pad_type_id": int(getattr(tokenizer, "pad_token_type_id", 0) or 0),
-        "onnx_bytes": onnx_file.stat().st_size,
-        "onnx_sha256": digest.hexdigest(),
         "opset": OPSET,
+        "graph": {"recipe": RECIPE, "attention": "eager" if eager else "default"},
         "versions": versions(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "verification": {"passed": False, "threshold": min_cosine},
     }
+    verification, candidate = _verify(tmp, meta, ref, threads, texts, reference, min_cosine)
+    if not verification["passed"]:
+        bad = int(np.argmin(verification["cosines"]))
+        raise _Refused(
+            f"verification failed: cosine {verification['min_cosine']:.6f} < {min_cosine} against "
+            f"sentence-transformers (worst text #{bad}: {texts[bad][:40]!r})",
+            "verification",
+            details={"verification": verification},
+        )
+    meta["verification"] = verification
+    meta["probe"] = {"text": _PROBE, "vector": [round(float(x), 7) for x in probe_reference]}
+    # The session keeps working after the folder is renamed (the model is in memory), so the build reuses it.
+    write_json(tmp / META_FILE, meta)
+    return meta, candidate
 
-    # Verify: the same code path OnnxEncoder uses, against sentence-transformers, at several batch sizes.
-    texts = list(VERIFY_TEXTS)
-    reference = st.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
-    probe_reference = st.encode([_PROBE], convert_to_numpy=True, show_progress_bar=False)[0]
+
+def use_eager_attention(auto_model) -> bool:
+    """Switch a transformers model to eager attention for the ONNX trace; False if it cannot be switched.
+
+    Why: torch traces the default (SDPA) attention with an IsNaN/Where guard per layer that cost ~10 % of
+    onnxruntime's run time (profile of the SDPA export, 1 thread, 8 x 256 tokens). The eager trace computes the
+    same function (token embeddings within 3e-6; on 400 real passages late-chunked, passage and sentence cosines
+    >= 0.9999998 and top-10 agreement 1.0 for the 122 dev questions) and is faster on this 2-core machine:
+    one (8, 256) batch on 1 thread, 2,720-2,785 vs 2,381-2,590 tokens per CPU second (+7-14 %); late chunking of
+    150 real passages, 1 thread x 2 batches in flight, median wall 1,761 vs 1,511 tokens/s (+16 %, load ~8).
+    MatMul is ~70 % of the time and already near the core's fp32 peak, so no graph change gives much more:
+    onnxruntime's transformer optimizer fuses the eager trace (Attention, SkipLayerNormalization, BiasGelu) but
+    that measured no faster than the eager trace itself (2,696-2,759 tokens per CPU second), so it is not done.
+    Scripts and logs: the report of issue 14 (micro.py, bench.py, agreement.py)."""
+    try:
+        auto_model.set_attn_implementation("eager")
+    except Exception:  # older transformers, or a model without that switch: set the config field directly
+        try:
+            auto_model.config._attn_implementation = "eager"
+        except Exception:
+            return False
+    return getattr(auto_model.config, "_attn_implementation", None) == "eager"
+
+
+def _verify(
+    tmp: Path, meta: dict, ref: ModelRef, threads: int | None, texts: list[str], reference, min_cosine: float
+) -> tuple[dict, OnnxEncoder]:
+    """Record model.onnx's size and hash in ``meta``, load it the way ``OnnxEncoder`` does, and compare it with
+    sentence-transformers' ``reference`` vectors at several batch sizes: (verification record, the encoder)."""
+    onnx_file = tmp / ONNX_FILE
+    digest = hashlib.sha256()
+    with open(onnx_file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    meta["onnx_bytes"], meta["onnx_sha256"] = onnx_file.stat().st_size, digest.hexdigest()
     try:
         candidate = OnnxEncoder.from_folder(tmp, meta, ref, threads)
     except OnnxUnavailable as exc:
@@ -373,16 +362,4 @@ def _export_and_verify(ref: ModelRef, tmp: Path, min_cosine: float, threads: int
         "batch_sizes": list(_VERIFY_BATCH_SIZES),
         "cosines": [round(float(c), 7) for c in worst],
     }
-    if not verification["passed"]:
-        bad = int(worst.argmin())
-        raise _Refused(
-            f"verification failed: cosine {worst.min():.6f} < {min_cosine} against sentence-transformers "
-            f"(worst text #{bad}: {texts[bad][:40]!r})",
-            "verification",
-            details={"verification": verification},
-        )
-    meta["verification"] = verification
-    meta["probe"] = {"text": _PROBE, "vector": [round(float(x), 7) for x in probe_reference]}
-    # The session keeps working after the folder is renamed (the model is in memory), so the build reuses it.
-    write_json(tmp / META_FILE, meta)
-    return meta, candidate
+    return verification, candidate

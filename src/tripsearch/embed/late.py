@@ -33,6 +33,7 @@ TWO_PASS = "two-pass-1"  # the passage (truncated at the window) and each senten
 # Padded tokens per batch (8 windows of 256). Measured with benchmarks/embed_settings.py (150 passages, 3 rounds,
 # two-pass, medians): 1 thread x 2 in flight: 2048 -> 2,783 tokens/s, 4096 -> 2,830, 8192 -> 2,212; the same within
 # noise up to 4096, and the smaller the budget the smaller onnxruntime's arena (peak RSS 746 MiB after 2048 runs).
+# Again with the eager-attention export and late chunking (150 passages, 3 rounds): 2048 -> 1,761, 4096 -> 1,596.
 TOKEN_BUDGET = 2048
 MAX_REPEATED_PREFIX = 48  # tokens: a longer context prefix is kept in the first piece only
 
