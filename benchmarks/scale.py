@@ -198,14 +198,19 @@ def exact_dense_top10(questions: np.ndarray, passages, vectors: np.ndarray, sent
 def write_store(index_dir: Path, posts_dir: Path, manifest: dict, stored, passages, vectors, sentence_vectors):
     """A published generation written by the project's own store functions, as ``build`` writes one."""
     from tripsearch.store import generations as gen
+    from tripsearch.store import vectors as store_vectors
     from tripsearch.store.database import DB_FILE, write_database
-    from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, write_vectors
 
     building = gen.new_generation(index_dir)
     write_database(building / DB_FILE, stored, passages, [])
-    write_vectors(building / VECTORS_FILE, vectors)
-    write_vectors(building / SENTENCES_FILE, sentence_vectors)
-    files = {DB_FILE: "", VECTORS_FILE: "", SENTENCES_FILE: ""}
+    files = {DB_FILE: ""}
+    if hasattr(store_vectors, "write_vector_files"):  # what build writes (an ANN graph past a size)
+        names = store_vectors.write_vector_files(building, vectors, sentence_vectors)
+    else:  # the code of before issue 13
+        store_vectors.write_vectors(building / store_vectors.VECTORS_FILE, vectors)
+        store_vectors.write_vectors(building / store_vectors.SENTENCES_FILE, sentence_vectors)
+        names = [store_vectors.VECTORS_FILE, store_vectors.SENTENCES_FILE]
+    files.update(dict.fromkeys(names, ""))
     m = gen.Manifest(
         model=manifest["model"],
         model_fingerprint=manifest["model_fingerprint"],
