@@ -26,8 +26,10 @@ from tripsearch.store.database import (
     row_columns,
     row_of_id,
 )
+from tripsearch.store.local import LocalStore
 from tripsearch.store.rows import PassageRows, PostTable
-from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_vectors
+from tripsearch.store.seam import Facets
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_rows, read_vectors
 
 if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not needed to search
     from tripsearch.build import BuildProgress, BuildReport
@@ -96,12 +98,23 @@ class Index:
         # The graph is read now, not on first search: a build may remove this generation's folder while a
         # reader still uses it, and what is open (the maps, the database) stays readable, a path does not.
         self._ann = None
-        self._candidate_search: CandidateSearch | None = None
         if ANN_FILE in self.manifest.files:
             try:
                 self._ann = read_ann(generation / ANN_FILE, n, self.manifest.dim)
             except ValueError as exc:
                 raise gen.IndexCorrupt(str(exc)) from None
+        # The search stage's side of the store seam (store.seam): what another engine would stand behind.
+        self.store = LocalStore(
+            self._vectors,
+            self.sentences,
+            self._ann,
+            self._con,
+            self._sql_lock,
+            self.passages,
+            self.posts,
+            self.manifest.model_fingerprint,
+        )
+        self._candidate_search = CandidateSearch(self.store, len(sentence_vectors)) if self._ann is not None else None
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
 
@@ -179,6 +192,7 @@ class Index:
         empty = np.zeros((0, self.manifest.dim), dtype=np.float32)
         self._vectors = empty
         self.sentences = SentenceMatrix(empty, [])
+        self.store = self._ann = self._candidate_search = None
 
     # ---- searching ------------------------------------------------------------------------
     @property
@@ -205,12 +219,25 @@ class Index:
                 self._encoder = encoder
             return self._encoder
 
+    def _exact_ready(self) -> None:
+        """Swap the maps for aligned copies in RAM before the first search that scores every row (below
+        ``ANN_MIN_ROWS``; ``store.vectors.read_rows`` says why): opening stays a map, searching stays as fast
+        as when the rows were read at open. The candidate path past that size never calls this."""
+        with self._encoder_lock:
+            if isinstance(self._vectors, np.memmap) and self._ann is None:
+                try:
+                    self._vectors = read_rows(self.generation / VECTORS_FILE, self.manifest.dim)
+                    self.sentences.vectors = read_rows(self.generation / SENTENCES_FILE, self.manifest.dim)
+                except (OSError, ValueError):
+                    pass  # the generation folder was removed under us: the maps still read it, slower
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.encoder.encode([text])[0]
 
     def dense_scores(self, question_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passage dense scores, sentence similarities) for every row."""
-        passage_sims = np.asarray(self._vectors @ question_vector)
+        self._exact_ready()
+        passage_sims = self._vectors @ question_vector
         sentence_sims = self.sentences.similarities(question_vector)
         best = self.sentences.best_per_passage(sentence_sims, passage_sims)
         return dense_scores(passage_sims, best), sentence_sims
@@ -318,16 +345,12 @@ class Index:
         return rows, scores, dense, keyword, sentence_sims
 
     def _candidates(self) -> CandidateSearch | None:
-        """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``); its
-        sample statistics are gathered on first use so that opening stays cheap."""
-        if self._ann is None:
-            return None
-        with self._encoder_lock:
-            if self._candidate_search is None:
-                self._candidate_search = CandidateSearch(
-                    self._vectors, self.sentences, self._ann, self._con, self._sql_lock
-                )
-            return self._candidate_search
+        """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``)."""
+        return self._candidate_search
+
+    def facets(self) -> Facets:
+        """Every author and tag, and the posts' date range: what the app offers as filters."""
+        return self.store.facets()
 
     def ask(
         self,
@@ -361,7 +384,8 @@ class Index:
         """Passages on the same topic from other posts (other conferences, other years): one per post, best
         first by passage cosine. Raises ``PassageNotFound`` for an id not in this index."""
         row = self.row_of(passage_id)
-        sims = np.asarray(self._vectors @ self._vectors[row])
+        self._exact_ready()
+        sims = self._vectors @ self._vectors[row]
         chosen, seen = [], {int(self._post_of_row[row])}
         for other in np.argsort(-sims):
             post = int(self._post_of_row[other])

@@ -295,14 +295,15 @@ def keyword_search_with_stats(
     con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int
 ) -> tuple[list[tuple[int, float]], int, float, float]:
     """(the ``limit`` best (row, score), and the count, sum and sum of squares of the scores of every matching
-    row): what a z-score over all rows needs without bringing every match into Python. SQLite scores every
-    match either way (an ORDER BY … LIMIT must); the window aggregates ride along in the same pass."""
-    sql = (
-        "SELECT rowid, score, count(*) OVER (), sum(score) OVER (), sum(score * score) OVER () FROM "
-        "(SELECT rowid, -bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts WHERE passages_fts MATCH ?) "
-        "ORDER BY score DESC LIMIT ?"
-    )
-    found = con.execute(sql, (*weights, query, limit)).fetchall()
-    if not found:
+    row): what a z-score over all rows needs without bringing every match into Python. Two statements: the top
+    rows through FTS5's bounded sorter, the aggregates without any sort (one statement with window aggregates
+    sorted every match and was slower, benchmarks/scale.py at 100k)."""
+    top = keyword_search(con, query, weights, limit)
+    if not top:
         return [], 0, 0.0, 0.0
-    return [(int(r[0]), float(r[1])) for r in found], int(found[0][2]), float(found[0][3]), float(found[0][4])
+    sql = (  # MATERIALIZED: flattened into the aggregate, bm25() "cannot be used in the requested context"
+        "WITH scored AS MATERIALIZED (SELECT -bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts "
+        "WHERE passages_fts MATCH ?) SELECT count(*), sum(score), sum(score * score) FROM scored"
+    )
+    count, total, squares = con.execute(sql, (*weights, query)).fetchone()
+    return top, int(count), float(total or 0.0), float(squares or 0.0)

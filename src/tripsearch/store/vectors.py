@@ -11,6 +11,7 @@ field of it and the exact file size, and ``tests/test_scale.py`` checks it again
 
 from __future__ import annotations
 
+import mmap
 import struct
 from pathlib import Path
 
@@ -68,7 +69,28 @@ def map_vectors(path: Path, dim: int) -> np.ndarray:
         raise ValueError(f"{path}: not a readable FAISS index ({size} bytes for {n} vectors: truncated or changed)")
     if n == 0:
         return np.zeros((0, dim), dtype=np.float32)
-    return np.memmap(path, dtype="<f4", mode="r", offset=_FLAT_HEADER.size, shape=(n, d))
+    rows = np.memmap(path, dtype="<f4", mode="r", offset=_FLAT_HEADER.size, shape=(n, d))
+    # A search reads a few hundred scattered rows: the kernel's readahead would pull in 128 KB around each one
+    # (measured: 1.35 GB of RSS after 100 queries at 100k passages, most of it file pages nobody asked for).
+    rows._mmap.madvise(mmap.MADV_RANDOM)
+    return rows
+
+
+def read_rows(path: Path, dim: int) -> np.ndarray:
+    """The rows of the flat FAISS file at ``path`` read into RAM, aligned (checked as ``map_vectors`` does).
+
+    The exact search multiplies every row: numpy hands an aligned matrix to BLAS, but the rows of a mapped flat
+    file start at byte 45, and its product with a question took 1.6 times as long (measured here on the real
+    corpus's sentence vectors). One sequential read into an aligned buffer is cheaper than that on every search.
+    """
+    mapped = map_vectors(path, dim)
+    rows = np.empty(mapped.shape, dtype=np.float32)
+    if len(rows):
+        with open(path, "rb") as fh:
+            fh.seek(_FLAT_HEADER.size)
+            if fh.readinto(memoryview(rows).cast("B")) != rows.nbytes:
+                raise ValueError(f"{path}: not a readable FAISS index (shorter than its header says)")
+    return rows
 
 
 def all_vectors(index) -> np.ndarray:
