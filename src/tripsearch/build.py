@@ -44,7 +44,7 @@ from tripsearch.store.database import (
     open_database,
     write_database,
 )
-from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vectors
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vector_files
 
 BuildProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to embed)
 # How vectors are made (tripsearch.embed.late), recorded in the manifest; an index made another way is
@@ -341,11 +341,10 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
             built_at=gen.Manifest.now(),
             build_seconds=0.0,
             counts={"posts": len(plan.stored), "passages": len(plan.passages), "skipped": len(plan.failed)},
-            files={DB_FILE: "", VECTORS_FILE: "", SENTENCES_FILE: ""},
+            files={DB_FILE: ""},
             vectors=method,
         )
-        write_vectors(building / VECTORS_FILE, vectors)
-        write_vectors(building / SENTENCES_FILE, sentence_vectors)
+        manifest.files.update(dict.fromkeys(write_vector_files(building, vectors, sentence_vectors), ""))
         report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
         report.generation = gen.publish(index_dir, building, manifest).name
     # A full disk, a read-only folder: faiss raises RuntimeError, SQLite sqlite3.OperationalError ("database

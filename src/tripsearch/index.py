@@ -12,13 +12,26 @@ import numpy as np
 from tripsearch.errors import BadInput, PassageNotFound
 from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.blocks import group_windows
+from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.filters import Filters
-from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
+from tripsearch.search.fusion import RRF_K, SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
 from tripsearch.search.grounding import grounding_boost
 from tripsearch.search.keyword import keyword_rows
 from tripsearch.store import generations as gen
-from tripsearch.store.database import DB_FILE, load_passages, load_posts, load_skipped, open_database
-from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors
+from tripsearch.store.ann import ANN_FILE, read_ann
+from tripsearch.store.database import (
+    DB_FILE,
+    check_database_file,
+    load_skipped,
+    open_database,
+    passage_count,
+    row_columns,
+    row_of_id,
+)
+from tripsearch.store.local import LocalStore
+from tripsearch.store.rows import PassageRows, PostTable
+from tripsearch.store.seam import Facets
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_rows, read_vectors
 
 if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not needed to search
     from tripsearch.build import BuildProgress, BuildReport
@@ -55,36 +68,63 @@ class Index:
     def __init__(self, index_dir: Path, generation: Path, encoder=None):
         self.index_dir = index_dir
         self.generation = generation
-        self.manifest = gen.read_manifest(generation)
+        self.manifest = gen.read_manifest(generation, verify=False)
+        # Checksums read every byte: done here for a small generation, else by `tripsearch verify`. What a
+        # damaged file most often is (truncated, emptied, appended to) the header and size checks below catch.
+        total = gen.verify_files(generation, self.manifest, checksums=False)
+        if total <= gen.VERIFY_ON_OPEN_BYTES:
+            gen.verify_files(generation, self.manifest)
         db_path = generation / DB_FILE
+        self._sql_lock = threading.RLock()  # one SQLite connection shared by the app's threads
         try:
+            check_database_file(db_path)
             self._con = open_database(db_path)
-            posts = load_posts(self._con)
-            self.passages: list[Passage] = load_passages(self._con, posts)
+            n = passage_count(self._con)
+            counts, self._post_of_row = row_columns(self._con)
             self.skipped: list[SkippedFile] = load_skipped(self._con)
         except Exception as exc:  # sqlite3.DatabaseError and friends: say which file
             raise gen.IndexCorrupt(f"{db_path}: unreadable ({exc})") from None
-        self.posts = {path: stored.meta for path, stored in posts.items()}
+        self.posts = PostTable(self._con, self._sql_lock)
+        self.passages = PassageRows(self._con, self._sql_lock, n, self.posts)
         try:
-            self._faiss = read_vectors(generation / VECTORS_FILE, self.manifest.dim)
-            sentence_vectors = all_vectors(read_vectors(generation / SENTENCES_FILE, self.manifest.dim))
+            self._vectors = map_vectors(generation / VECTORS_FILE, self.manifest.dim)
+            sentence_vectors = map_vectors(generation / SENTENCES_FILE, self.manifest.dim)
         except ValueError as exc:
             raise gen.IndexCorrupt(str(exc)) from None
-        if self._faiss.ntotal != len(self.passages):
+        if len(self._vectors) != n:
+            raise gen.IndexCorrupt(f"{generation / VECTORS_FILE}: {len(self._vectors)} vectors for {n} passages")
+        if len(counts) != n or len(sentence_vectors) != counts.sum():
             raise gen.IndexCorrupt(
-                f"{generation / VECTORS_FILE}: {self._faiss.ntotal} vectors for {len(self.passages)} passages"
+                f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {counts.sum()} sentences"
             )
-        counts = [len(p.sentences) for p in self.passages]
-        if len(sentence_vectors) != sum(counts):
-            raise gen.IndexCorrupt(
-                f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {sum(counts)} sentences"
-            )
-        self._vectors = all_vectors(self._faiss)
         self.sentences = SentenceMatrix(sentence_vectors, counts)
-        self._row_of = {p.id: row for row, p in enumerate(self.passages)}
+        # The graph is read now, not on first search: a build may remove this generation's folder while a
+        # reader still uses it, and what is open (the maps, the database) stays readable, a path does not.
+        self._ann = None
+        if ANN_FILE in self.manifest.files:
+            try:
+                self._ann = read_ann(generation / ANN_FILE, n, self.manifest.dim)
+            except ValueError as exc:
+                raise gen.IndexCorrupt(str(exc)) from None
+        # The search stage's side of the store seam (store.seam): what another engine would stand behind.
+        self.store = LocalStore(
+            self._vectors,
+            self.sentences,
+            self._ann,
+            self._con,
+            self._sql_lock,
+            self.passages,
+            self.posts,
+            self.manifest.model_fingerprint,
+        )
+        self._candidate_search = CandidateSearch(self.store, len(sentence_vectors)) if self._ann is not None else None
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
-        self._sql_lock = threading.Lock()  # one SQLite connection shared by the app's threads
+
+    @property
+    def _faiss(self):
+        """The passage vectors as a FAISS index read into RAM (for tools and tests; search uses the map)."""
+        return read_vectors(self.generation / VECTORS_FILE, self.manifest.dim)
 
     # ---- building and opening -------------------------------------------------------------
     @classmethod
@@ -143,8 +183,19 @@ class Index:
             self.__dict__.update(Index.open(self.index_dir, self._encoder).__dict__)
         return report
 
+    def verify(self) -> int:
+        """Check every file of this generation against its manifest checksum (reads every byte; opening a
+        large index skips it). Returns the bytes checked; raises ``IndexCorrupt`` naming the first bad file."""
+        return gen.verify_files(self.generation, self.manifest)
+
     def close(self) -> None:
+        """Close the database and let go of the mapped vector files (a map holds its file open: an unmount of
+        the folder, or a removal on some file systems, would find it busy)."""
         self._con.close()
+        empty = np.zeros((0, self.manifest.dim), dtype=np.float32)
+        self._vectors = empty
+        self.sentences = SentenceMatrix(empty, [])
+        self.store = self._ann = self._candidate_search = None
 
     # ---- searching ------------------------------------------------------------------------
     @property
@@ -171,11 +222,24 @@ class Index:
                 self._encoder = encoder
             return self._encoder
 
+    def _exact_ready(self) -> None:
+        """Swap the maps for aligned copies in RAM before the first search that scores every row (below
+        ``ANN_MIN_ROWS``; ``store.vectors.read_rows`` says why): opening stays a map, searching stays as fast
+        as when the rows were read at open. The candidate path past that size never calls this."""
+        with self._encoder_lock:
+            if isinstance(self._vectors, np.memmap) and self._ann is None:
+                try:
+                    self._vectors = read_rows(self.generation / VECTORS_FILE, self.manifest.dim)
+                    self.sentences.vectors = read_rows(self.generation / SENTENCES_FILE, self.manifest.dim)
+                except (OSError, ValueError):
+                    pass  # the generation folder was removed under us: the maps still read it, slower
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.encoder.encode([text])[0]
 
     def dense_scores(self, question_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passage dense scores, sentence similarities) for every row."""
+        self._exact_ready()
         passage_sims = self._vectors @ question_vector
         sentence_sims = self.sentences.similarities(question_vector)
         best = self.sentences.best_per_passage(sentence_sims, passage_sims)
@@ -252,12 +316,17 @@ class Index:
 
     def talk_of(self, passage_id: str) -> tuple[tuple[str, int], int]:
         """(talk key, ordinal) of a passage: windows of one talk (same post, same heading path, consecutive
-        ordinals) share the key, ``(post path, ordinal of the talk's first window)``. Raises ``PassageNotFound``."""
-        passage = self.passage(passage_id)
-        runs = self.__dict__.get("_talk_runs")
-        if runs is None:
-            runs = self.__dict__["_talk_runs"] = _talk_runs(self.passages)
-        return (passage.post.path, runs[passage_id]), passage.ordinal
+        ordinals, which are consecutive rows) share the key ``(post path, ordinal of the talk's first window)``.
+        Raises ``PassageNotFound``."""
+        row = self.row_of(passage_id)
+        passage = first = self.passages[row]
+        while row > 0:
+            (before,) = self.passages.fetch([row - 1])
+            same = before.post.path == first.post.path and before.heading_path == first.heading_path
+            if not (same and before.ordinal + 1 == first.ordinal):
+                break
+            first, row = before, row - 1
+        return (passage.post.path, first.ordinal), passage.ordinal
 
     def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
         """Hits, plus the sentence similarities the answer stage reuses."""
@@ -265,36 +334,76 @@ class Index:
             raise BadInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not query.strip() or not self.passages:
             return [], None
-        rows = np.flatnonzero(filters.mask(self.passages))
-        if not len(rows):
+        allowed = filters.post_mask(self.posts.ordered(), self._post_of_row) if filters.active else None
+        if allowed is not None and not allowed.any():
             return [], None
-        dense = sentence_sims = None
-        if mode != "keyword":
-            dense, sentence_sims = self.dense_scores(self.embed_query(query) if vector is None else vector)
-            dense = dense[rows]
-        keyword = self.keyword_scores(query)[rows] if mode != "dense" else None
+        if mode != "keyword" and vector is None:
+            vector = self.embed_query(query)
+        candidates = self._candidates()
+        if candidates is not None:  # past ANN_MIN_ROWS: a few hundred candidates, scored as below
+            scored = candidates.score(query, mode, allowed, vector)
+            rows, scores, dense, keyword, sentence_sims = (
+                scored.rows,
+                scored.scores,
+                scored.dense,
+                scored.keyword,
+                scored.sentence_sims,
+            )
+        else:
+            rows, scores, dense, keyword, sentence_sims = self._exact_scores(query, mode, allowed, vector)
+        if mode == "keyword":
+            scores = np.where(keyword > 0, keyword, -np.inf)
+        elif mode in ("hybrid", "hybrid-rrf"):
+            scores = self._grounded(query, mode, rows, scores, dense)
         dense_rank = _ranks(rows, dense)
         keyword_rank = _ranks(rows, keyword, positive_only=True)
+        order = [i for i in np.argsort(-scores, kind="stable")[:k] if np.isfinite(scores[i])]
+        passages = self.passages.fetch(rows[order])
+        hits = [
+            hit_from(passage, scores[i], dense_rank.get(int(rows[i])), keyword_rank.get(int(rows[i])))
+            for i, passage in zip(order, passages)
+        ]
+        return hits, sentence_sims
+
+    def _exact_scores(self, query: str, mode: str, allowed: np.ndarray | None, vector: np.ndarray | None):
+        """(rows, scores, dense, keyword, sentence similarities) with every row that passes scored."""
+        rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(self.passages))
+        dense = sentence_sims = keyword = None
+        if mode != "keyword":
+            dense, sentence_sims = self.dense_scores(vector)
+            dense = dense[rows]
+        if mode != "dense":
+            keyword = self.keyword_scores(query)[rows]
         if mode == "dense":
             scores = dense
         elif mode == "keyword":
-            scores = np.where(keyword > 0, keyword, -np.inf)
+            scores = keyword
         elif mode == "hybrid-rrf":
-            # Grounding as a third ranked list: the named event's passages by dense score (search.grounding).
-            grounded = grounding_boost(self.grounded_posts(query), self.passages, rows)
-            lists = [_order(rows, dense), _order(rows, keyword, positive_only=True)]
-            named = np.flatnonzero(grounded > 0)
-            fused = reciprocal_rank_fusion([*lists, _order(rows[named], dense[named])])
+            fused = reciprocal_rank_fusion([_order(rows, dense), _order(rows, keyword, positive_only=True)])
             scores = np.array([fused.get(int(r), 0.0) for r in rows])
         else:
-            scores = convex_fusion(dense, keyword) + grounding_boost(self.grounded_posts(query), self.passages, rows)
-        order = np.argsort(-scores, kind="stable")[:k]
-        hits = [
-            hit_from(self.passages[rows[i]], scores[i], dense_rank.get(int(rows[i])), keyword_rank.get(int(rows[i])))
-            for i in order
-            if np.isfinite(scores[i])
-        ]
-        return hits, sentence_sims
+            scores = convex_fusion(dense, keyword)
+        return rows, scores, dense, keyword, sentence_sims
+
+    def _grounded(self, query: str, mode: str, rows: np.ndarray, scores: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """``scores`` of ``rows`` with the posts the query names favoured (``search.grounding``): hybrid adds the
+        boost to the fused score; hybrid-rrf takes those rows, by dense score, as a third ranked list."""
+        paths = [meta.path for meta in self.posts.ordered()]
+        boost = grounding_boost(self.grounded_posts(query), paths, self._post_of_row, rows)
+        if mode == "hybrid":
+            return scores + boost
+        named = np.flatnonzero(boost > 0)
+        extra = np.zeros(len(rows))
+        extra[named[np.argsort(-dense[named], kind="stable")]] = 1.0 / (RRF_K + np.arange(1, len(named) + 1))
+        return scores + extra
+
+    def _candidates(self) -> CandidateSearch | None:
+        """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``)."""
+        return self._candidate_search
+
+    def facets(self) -> Facets:
+        """Every author and tag, and the posts' date range: what the app offers as filters."""
+        return self.store.facets()
 
     def ask(
         self,
@@ -328,49 +437,33 @@ class Index:
         """Passages on the same topic from other posts (other conferences, other years): one per post, best
         first by passage cosine. Raises ``PassageNotFound`` for an id not in this index."""
         row = self.row_of(passage_id)
-        source = self.passages[row].post.path
+        self._exact_ready()
         sims = self._vectors @ self._vectors[row]
-        hits, seen = [], {source}
+        chosen, seen = [], {int(self._post_of_row[row])}
         for other in np.argsort(-sims):
-            path = self.passages[other].post.path
-            if path in seen:
+            post = int(self._post_of_row[other])
+            if post in seen:
                 continue
-            seen.add(path)
-            hits.append(hit_from(self.passages[other], float(sims[other]), dense_rank=len(hits) + 1))
-            if len(hits) == k:
+            seen.add(post)
+            chosen.append(int(other))
+            if len(chosen) == k:
                 break
-        return hits
+        return [
+            hit_from(passage, float(sims[other]), dense_rank=rank)
+            for rank, (other, passage) in enumerate(zip(chosen, self.passages.fetch(chosen)), start=1)
+        ]
 
     def row_of(self, passage_id: str) -> int:
         """The row (0…n-1: SQLite row, FAISS vector) of a passage id; ``PassageNotFound`` if it is not here."""
-        try:
-            return self._row_of[passage_id]
-        except KeyError:
-            raise PassageNotFound(f"no passage with id {passage_id!r} in this index") from None
+        with self._sql_lock:
+            row = row_of_id(self._con, passage_id)
+        if row is None:
+            raise PassageNotFound(f"no passage with id {passage_id!r} in this index")
+        return row
 
     def passage(self, passage_id: str) -> Passage:
         """The ``Passage`` with this id; ``PassageNotFound`` if it is not here."""
         return self.passages[self.row_of(passage_id)]
-
-
-def _talk_runs(passages: list[Passage]) -> dict[str, int]:
-    """passage id → ordinal of the first passage of its talk run (consecutive windows with one heading path)."""
-    by_post: dict[str, list[Passage]] = {}
-    for passage in passages:
-        by_post.setdefault(passage.post.path, []).append(passage)
-    runs: dict[str, int] = {}
-    for items in by_post.values():
-        items.sort(key=lambda p: p.ordinal)
-        first = None
-        for before, passage in zip([None, *items], items):
-            same = (
-                before is not None
-                and before.heading_path == passage.heading_path
-                and before.ordinal + 1 == passage.ordinal
-            )
-            first = first if same else passage.ordinal
-            runs[passage.id] = first
-    return runs
 
 
 def _order(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> list[int]:

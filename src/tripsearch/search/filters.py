@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tripsearch.records import Passage
+from tripsearch.records import Passage, PostMeta
 from tripsearch.unicode import nfc
 
 
@@ -42,7 +42,10 @@ class Filters:
         return any(v is not None for v in (self.author, self.tag, self.since, self.until, self.post))
 
     def accepts(self, passage: Passage) -> bool:
-        meta = passage.post
+        return self.accepts_post(passage.post)
+
+    def accepts_post(self, meta: PostMeta) -> bool:
+        """Filters look at the post only: whether its passages pass."""
         if self.author and not any(_norm(self.author) in _norm(a) for a in meta.authors):
             return False
         if self.tag and _norm(self.tag) not in {_norm(t) for t in meta.tags}:
@@ -61,3 +64,11 @@ class Filters:
             return np.ones(len(passages), dtype=bool)
         verdict: dict[str, bool] = {}  # filters look at the post only: decide once per post
         return np.array([verdict.setdefault(p.post.path, self.accepts(p)) for p in passages], dtype=bool)
+
+    def post_mask(self, posts: list[PostMeta], post_of_row: np.ndarray) -> np.ndarray:
+        """Boolean row mask from the posts (in the order ``post_of_row`` counts in) and each row's post:
+        decides once per post and never builds a ``Passage``."""
+        if not self.active:
+            return np.ones(len(post_of_row), dtype=bool)
+        accepted = np.array([self.accepts_post(meta) for meta in posts], dtype=bool)
+        return accepted[post_of_row] if len(post_of_row) else np.zeros(0, dtype=bool)

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tripsearch.records import Passage
-
 BOOST = 2.0  # added to the fused (z-scored) score; see the module docstring for how it was chosen
 
 
-def grounding_boost(posts: frozenset[str] | None, passages: list[Passage], rows: np.ndarray) -> np.ndarray:
-    """``BOOST`` for the rows (indices into ``passages``) whose post is in ``posts``, else 0; all 0 when the
-    question names nothing the index resolves (``posts`` None). Shape: (len(rows),), float."""
-    boost = np.zeros(len(rows), dtype=np.float64)
-    if posts:
-        boost[[n for n, row in enumerate(rows) if passages[row].post.path in posts]] = BOOST
-    return boost
+def grounding_boost(
+    posts: frozenset[str] | None, post_paths: list[str], post_of_row: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """``BOOST`` for the ``rows`` whose post is in ``posts``, else 0; all 0 when the question names nothing the
+    index resolves (``posts`` None). ``post_paths``: every post's path, numbered as ``post_of_row`` (each row's
+    post number) counts them. Shape: (len(rows),), float."""
+    if not posts:
+        return np.zeros(len(rows), dtype=np.float64)
+    named = np.array([path in posts for path in post_paths], dtype=bool)
+    return np.where(named[post_of_row[rows]], BOOST, 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from tripsearch.search.terms import bigrams, is_cjk, parts, split_quoted, words
-from tripsearch.store.database import fts_query, keyword_search
+from tripsearch.store.database import fts_query, keyword_search, keyword_search_with_stats
 
 # Words that carry no topic. BM25's IDF already discounts them; dropping them keeps the OR query short.
 STOPWORDS = frozenset(
@@ -44,3 +44,12 @@ def keyword_rows(con: sqlite3.Connection, question: str, limit: int) -> list[tup
     """(row, BM25 score) best first; empty when the question has no searchable word."""
     query = fts_query(query_terms(question))
     return keyword_search(con, query, WEIGHTS, limit) if query else []
+
+
+def keyword_top(
+    con: sqlite3.Connection, question: str, limit: int
+) -> tuple[list[tuple[int, float]], int, float, float]:
+    """The ``limit`` best (row, BM25) and (count, sum, sum of squares) of every match's score; see
+    ``store.database.keyword_search_with_stats``. Empty and zeros when the question has no searchable word."""
+    query = fts_query(query_terms(question))
+    return keyword_search_with_stats(con, query, WEIGHTS, limit) if query else ([], 0, 0.0, 0.0)

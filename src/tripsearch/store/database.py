@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tripsearch.records import Passage, PassagePart, PostMeta, SentenceSpan, SkippedFile
 from tripsearch.search.terms import fts_text, term_expression
 
@@ -38,6 +40,11 @@ CREATE TABLE skipped(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 -- What the post is (title, year, tags, description), the talk's heading path, and the text, as separate
 -- columns so BM25 can weigh a match in a talk title apart from one in the prose. Each holds terms.fts_text of
 -- its text (CJK bigrams, synthetic tokens for C++/node.js), not the text itself.
+-- Compact per-row columns (name -> little-endian int32 array, one value per passage row), read at open in one
+-- go instead of scanning the passages: sentence_counts (prose sentences of the row, in sentences.faiss order),
+-- post_of_row (0-based position of the row's post in the posts table's rowid order). Indexes from before
+-- this table compute them from the passages (``row_columns``).
+CREATE TABLE compact_columns(name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     post, heading, text, content='', tokenize='porter unicode61 remove_diacritics 2'
 );
@@ -117,6 +124,15 @@ def write_database(
                 for row, p in enumerate(passages)
             ],
         )
+        position = {p.meta.path: i for i, p in enumerate(posts)}
+        columns = {
+            "sentence_counts": [len(p.sentences) for p in passages],
+            "post_of_row": [position[p.post.path] for p in passages],
+        }
+        con.executemany(
+            "INSERT INTO compact_columns VALUES (?,?)",
+            [(name, np.asarray(values, dtype="<i4").tobytes()) for name, values in columns.items()],
+        )
         con.execute(f"PRAGMA user_version = {FTS_VERSION}")
         con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
         con.commit()
@@ -141,62 +157,116 @@ def open_database(path: Path) -> sqlite3.Connection:
     return con
 
 
+def _stored_post(row: tuple) -> StoredPost:
+    (path, title, date, authors, tags, description, url, slug, language, draft, source_hash, size, mtime_ns) = row
+    meta = PostMeta(
+        path=path,
+        title=title,
+        date=dt.date.fromisoformat(date) if date else None,
+        authors=tuple(json.loads(authors)),
+        tags=tuple(json.loads(tags)),
+        description=description,
+        url=url,
+        slug=slug,
+        language=language,
+        draft=bool(draft),
+    )
+    return StoredPost(meta, FileState(source_hash, size, mtime_ns))
+
+
 def load_posts(con: sqlite3.Connection) -> dict[str, StoredPost]:
-    posts = {}
-    for row in con.execute("SELECT * FROM posts"):
-        (path, title, date, authors, tags, description, url, slug, language, draft, source_hash, size, mtime_ns) = row
-        meta = PostMeta(
-            path=path,
-            title=title,
-            date=dt.date.fromisoformat(date) if date else None,
-            authors=tuple(json.loads(authors)),
-            tags=tuple(json.loads(tags)),
-            description=description,
-            url=url,
-            slug=slug,
-            language=language,
-            draft=bool(draft),
-        )
-        posts[path] = StoredPost(meta, FileState(source_hash, size, mtime_ns))
-    return posts
+    """Every post by path, in the table's rowid order (the order ``post_of_row`` counts in)."""
+    return {post.meta.path: post for post in map(_stored_post, con.execute("SELECT * FROM posts ORDER BY rowid"))}
+
+
+def load_post(con: sqlite3.Connection, path: str) -> StoredPost | None:
+    row = con.execute("SELECT * FROM posts WHERE path = ?", (path,)).fetchone()
+    return _stored_post(row) if row else None
+
+
+def _passage_sql(con: sqlite3.Connection) -> str:
+    columns = {row[1] for row in con.execute("PRAGMA table_info(passages)")}
+    parts_column = "parts" if "parts" in columns else "'[]'"  # an index from before ``parts`` (chunker 4)
+    return (
+        "SELECT row, id, post_path, ordinal, session_title, heading_path, start_line, end_line, text, "
+        f"content_hash, sentences, {parts_column} FROM passages"
+    )
+
+
+def _passage(values: tuple, post_of) -> Passage:
+    (_row, pid, post_path, ordinal, session_title, heading_path, start_line, end_line, text, content_hash) = values[:10]
+    sentences, parts = values[10:]
+    return Passage(
+        id=pid,
+        post=post_of(post_path),
+        session_title=session_title,
+        heading_path=tuple(json.loads(heading_path)),
+        ordinal=ordinal,
+        start_line=start_line,
+        end_line=end_line,
+        text=text,
+        content_hash=content_hash,
+        sentences=tuple(SentenceSpan(*span) for span in json.loads(sentences)),
+        parts=tuple(PassagePart(tuple(path), first, last) for path, first, last in json.loads(parts)),
+    )
 
 
 def load_passages(con: sqlite3.Connection, posts: dict[str, StoredPost]) -> list[Passage]:
     """Every passage, in row order. An index from before ``parts`` (chunker 4) loads with none."""
-    columns = {row[1] for row in con.execute("PRAGMA table_info(passages)")}
-    parts_column = "parts" if "parts" in columns else "'[]'"
-    return [
-        Passage(
-            id=pid,
-            post=posts[post_path].meta,
-            session_title=session_title,
-            heading_path=tuple(json.loads(heading_path)),
-            ordinal=ordinal,
-            start_line=start_line,
-            end_line=end_line,
-            text=text,
-            content_hash=content_hash,
-            sentences=tuple(SentenceSpan(*span) for span in json.loads(sentences)),
-            parts=tuple(PassagePart(tuple(path), first, last) for path, first, last in json.loads(parts)),
-        )
-        for (
-            row,
-            pid,
-            post_path,
-            ordinal,
-            session_title,
-            heading_path,
-            start_line,
-            end_line,
-            text,
-            content_hash,
-            sentences,
-            parts,
-        ) in con.execute(
-            "SELECT row, id, post_path, ordinal, session_title, heading_path, start_line, end_line, text, "
-            f"content_hash, sentences, {parts_column} FROM passages ORDER BY row"
-        )
-    ]
+    return [_passage(v, lambda path: posts[path].meta) for v in con.execute(_passage_sql(con) + " ORDER BY row")]
+
+
+def load_passage_rows(con: sqlite3.Connection, rows: list[int], post_of) -> dict[int, Passage]:
+    """row → ``Passage`` for the given rows only (a search's candidates); ``post_of(path)`` gives a PostMeta.
+    Rows that are not there are missing from the result."""
+    found: dict[int, Passage] = {}
+    for lo in range(0, len(rows), 500):  # SQLite's default limit on host parameters is 999 (older builds)
+        chunk = rows[lo : lo + 500]
+        sql = _passage_sql(con) + f" WHERE row IN ({','.join('?' * len(chunk))})"
+        for values in con.execute(sql, [int(r) for r in chunk]):
+            found[int(values[0])] = _passage(values, post_of)
+    return found
+
+
+def passage_count(con: sqlite3.Connection) -> int:
+    return int(con.execute("SELECT count(*) FROM passages").fetchone()[0])
+
+
+def row_of_id(con: sqlite3.Connection, passage_id: str) -> int | None:
+    found = con.execute("SELECT row FROM passages WHERE id = ?", (passage_id,)).fetchone()
+    return int(found[0]) if found else None
+
+
+def row_columns(con: sqlite3.Connection) -> tuple[np.ndarray, np.ndarray]:
+    """(sentence count per row, post position per row), int64 arrays of length n, from the ``columns``
+    table (one read of a few bytes per row), or, for an index from before it, from a scan of the passages."""
+    has_table = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'compact_columns'").fetchone()
+    if has_table:
+        data = dict(con.execute("SELECT name, data FROM compact_columns"))
+        return tuple(np.frombuffer(data[n], dtype="<i4").astype(np.int64) for n in ("sentence_counts", "post_of_row"))
+    position = {path: i for i, (path,) in enumerate(con.execute("SELECT path FROM posts ORDER BY rowid"))}
+    counts, posts = [], []
+    for sentences, path in con.execute("SELECT json_array_length(sentences), post_path FROM passages ORDER BY row"):
+        counts.append(sentences)
+        posts.append(position[path])
+    return np.asarray(counts, dtype=np.int64), np.asarray(posts, dtype=np.int64)
+
+
+def check_database_file(path: Path) -> None:
+    """Cheap integrity check of a SQLite file: its header, and a size that is exactly the page count the
+    header records times the page size (catches truncation and appended bytes without reading the file).
+    Raises ``ValueError`` naming the file. File format: https://www.sqlite.org/fileformat.html §1.3."""
+    with open(path, "rb") as fh:
+        head = fh.read(100)
+        size = fh.seek(0, 2)
+    if len(head) < 100 or head[:16] != b"SQLite format 3\x00":
+        raise ValueError(f"{path}: unreadable (not a SQLite database)")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    valid_for, change_counter = head[92:96], head[24:28]
+    if valid_for == change_counter and pages and size != pages * page_size:
+        raise ValueError(f"{path}: unreadable ({size} bytes where the header says {pages} pages of {page_size})")
 
 
 def load_skipped(con: sqlite3.Connection) -> list[SkippedFile]:
@@ -219,3 +289,21 @@ def keyword_search(
         "WHERE passages_fts MATCH ? ORDER BY score DESC LIMIT ?"
     )
     return [(int(r), float(s)) for r, s in con.execute(sql, (*weights, query, limit))]
+
+
+def keyword_search_with_stats(
+    con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int
+) -> tuple[list[tuple[int, float]], int, float, float]:
+    """(the ``limit`` best (row, score), and the count, sum and sum of squares of the scores of every matching
+    row): what a z-score over all rows needs without bringing every match into Python. Two statements: the top
+    rows through FTS5's bounded sorter, the aggregates without any sort (one statement with window aggregates
+    sorted every match and was slower, benchmarks/scale.py at 100k)."""
+    top = keyword_search(con, query, weights, limit)
+    if not top:
+        return [], 0, 0.0, 0.0
+    sql = (  # MATERIALIZED: flattened into the aggregate, bm25() "cannot be used in the requested context"
+        "WITH scored AS MATERIALIZED (SELECT -bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts "
+        "WHERE passages_fts MATCH ?) SELECT count(*), sum(score), sum(score * score) FROM scored"
+    )
+    count, total, squares = con.execute(sql, (*weights, query)).fetchone()
+    return top, int(count), float(total or 0.0), float(squares or 0.0)

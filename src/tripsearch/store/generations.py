@@ -27,6 +27,10 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 LOCK = ".lock"
+# Up to this size (all files of a generation) opening checks every checksum: sha256 reads about 0.5 GB/s here,
+# so the real corpus (40 MB) pays about 0.1 s. Past it, opening checks headers, sizes and counts only (what
+# truncation, appending and emptying break) and the full check is `tripsearch verify`.
+VERIFY_ON_OPEN_BYTES = 64 << 20
 KEEP_GENERATIONS = 2  # the live one and the one before, for readers that opened it a moment ago
 
 
@@ -96,13 +100,24 @@ def read_manifest(generation: Path, verify: bool = True) -> Manifest:
     if manifest.format != FORMAT_VERSION:
         raise IndexMismatch(f"{path}: index format {manifest.format}, this version reads {FORMAT_VERSION}; rebuild it")
     if verify:
-        for name, expected in manifest.files.items():
-            file = generation / name
-            if not file.is_file():
-                raise IndexCorrupt(f"{file}: missing from the index")
-            if sha256(file) != expected:
-                raise IndexCorrupt(f"{file}: does not match its checksum (truncated or changed since the build)")
+        verify_files(generation, manifest)
     return manifest
+
+
+def verify_files(generation: Path, manifest: Manifest, checksums: bool = True) -> int:
+    """Every file the manifest lists is there and (``checksums``) matches its sha256; returns their total bytes.
+
+    Reads every byte: ``Index.open`` does it only for generations up to ``VERIFY_ON_OPEN_BYTES`` and otherwise
+    leaves it to ``tripsearch verify``. Raises ``IndexCorrupt`` naming the first file that fails."""
+    total = 0
+    for name, expected in manifest.files.items():
+        file = generation / name
+        if not file.is_file():
+            raise IndexCorrupt(f"{file}: missing from the index")
+        total += file.stat().st_size
+        if checksums and sha256(file) != expected:
+            raise IndexCorrupt(f"{file}: does not match its checksum (truncated or changed since the build)")
+    return total
 
 
 def new_generation(index_dir: Path) -> Path:

@@ -1,0 +1,99 @@
+"""Search past ``store.ann.ANN_MIN_ROWS``: score a few hundred candidate passages instead of every row.
+
+Candidates are the ``DENSE_CANDIDATES`` nearest passages by the store's ANN graph of passage vectors (filters
+applied inside the walk; a filter that leaves at most ``EXACT_SUBSET`` rows is searched exactly over those
+rows), and the ``KEYWORD_CANDIDATES`` best BM25 rows from FTS5. Each candidate then gets exactly the scores the
+exact path gives it: dense = 0.3·passage cosine + 0.7·best-sentence cosine (``search.fusion``), its sentences
+read from the mapped sentence matrix; BM25 from FTS5, 0 outside the keyword list. Hybrid is the same
+0.7·z(dense) + 0.3·z(BM25), each z-score's mean and spread taken over all rows as the exact path does: BM25's
+exactly (count, sum and sum of squares of every match come back with the top rows; other rows score 0), the
+dense score's from a fixed sample of rows (``PassageStore.dense_sample``). With filters the exact path takes
+them over the rows that pass; here they stay over all rows (a shift of the mix, not of which passages can be
+found). Everything is asked of a ``store.seam.PassageStore``, so another engine can stand behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tripsearch.search.fusion import DENSE_WEIGHT, reciprocal_rank_fusion
+from tripsearch.store.seam import PassageStore
+
+# Graph neighbours re-scored exactly. 300 gave recall@10 0.88 against exact dense at 100k (benchmarks/scale.py):
+# the best sentence, 70% of the dense score, can lift a passage whose own vector is not among the nearest.
+DENSE_CANDIDATES = 1000
+KEYWORD_CANDIDATES = 300  # "its top few hundred" (issue 13); the rest of the matches only enter the z-score
+EXACT_SUBSET = 20_000  # a filter leaving this few rows is searched exactly over them (cheaper than the graph)
+
+
+@dataclass
+class Scored:
+    """Candidate rows with their scores (aligned arrays; a mode's unused side is None) and the sentence
+    similarities of every sentence row, filled for the candidates only (zeros elsewhere)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    dense: np.ndarray | None
+    keyword: np.ndarray | None
+    sentence_sims: np.ndarray | None
+
+
+class CandidateSearch:
+    """The candidate path over one ``PassageStore``; ``sentence_count``: rows of the sentence similarities the
+    answer stage indexes (``Index.sentences``)."""
+
+    def __init__(self, store: PassageStore, sentence_count: int):
+        self.store, self.sentence_count = store, sentence_count
+
+    def dense_stats(self, query: np.ndarray) -> tuple[float, float]:
+        """(mean, std) of the dense score over all rows, estimated from the store's sample."""
+        dense = self.store.dense_sample(query)
+        return float(dense.mean()), float(dense.std())
+
+    def dense_rows(self, query: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+        if allowed is not None and allowed.sum() <= EXACT_SUBSET:
+            subset = np.flatnonzero(allowed)
+            dense, _, _ = self.store.dense_scores(subset, query)
+            return subset[np.argsort(-dense, kind="stable")[:DENSE_CANDIDATES]]
+        return self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
+
+    def score(self, question: str, mode: str, allowed: np.ndarray | None, query: np.ndarray | None) -> Scored:
+        """Candidates and their scores for ``mode`` (one of ``index.MODES``); ``query`` is the question's
+        vector (None for keyword)."""
+        n = len(self.store)
+        top: list[tuple[int, float]] = []
+        total = squares = 0.0
+        if mode != "dense":
+            # keyword alone with a filter: every match, so that a narrow filter still finds its k
+            found = self.store.keyword_top(
+                question, n if (mode == "keyword" and allowed is not None) else KEYWORD_CANDIDATES
+            )
+            top, total, squares = found.rows, found.total, found.squares
+            if allowed is not None:
+                top = [(row, score) for row, score in top if allowed[row]]
+        if mode == "keyword":
+            scores = np.array([s for _, s in top], dtype=np.float32)  # as the exact path keeps them
+            return Scored(np.array([r for r, _ in top], dtype=np.int64), scores, None, scores, None)
+        rows = np.unique(
+            np.concatenate([self.dense_rows(query, allowed), np.array([r for r, _ in top], dtype=np.int64)])
+        )
+        dense, sentence_index, sims = self.store.dense_scores(rows, query)
+        sentence_sims = np.zeros(self.sentence_count, dtype=np.float32)  # calloc: untouched pages cost nothing
+        sentence_sims[sentence_index] = sims
+        if mode == "dense":
+            return Scored(rows, dense, dense, None, sentence_sims)
+        keyword = np.zeros(len(rows), dtype=np.float32)
+        if top:
+            keyword[np.searchsorted(rows, [r for r, _ in top])] = [s for _, s in top]
+        if mode == "hybrid-rrf":
+            dense_order = rows[np.argsort(-dense, kind="stable")].tolist()
+            fused = reciprocal_rank_fusion([dense_order, [r for r, _ in top]])
+            return Scored(rows, np.array([fused.get(int(r), 0.0) for r in rows]), dense, keyword, sentence_sims)
+        dense_mean, dense_std = self.dense_stats(query)
+        keyword_mean = total / n
+        keyword_std = float(np.sqrt(max(squares / n - keyword_mean**2, 0.0)))
+        z_dense = (dense - dense_mean) / dense_std if dense_std > 0 else np.zeros_like(dense)
+        z_keyword = (keyword - keyword_mean) / keyword_std if keyword_std > 0 else np.zeros_like(keyword)
+        return Scored(rows, DENSE_WEIGHT * z_dense + (1 - DENSE_WEIGHT) * z_keyword, dense, keyword, sentence_sims)

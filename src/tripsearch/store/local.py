@@ -1,0 +1,109 @@
+"""``LocalStore``: the ``store.seam.PassageStore`` of one generation folder (SQLite + FTS5, mapped FAISS files,
+an HNSW graph past ``store.ann.ANN_MIN_ROWS``). Built by ``Index`` from what it opened."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from tripsearch.records import Passage
+from tripsearch.search.fusion import SentenceMatrix, dense_scores
+from tripsearch.store.database import row_of_id
+from tripsearch.store.rows import PassageRows, PostTable
+from tripsearch.store.seam import Facets, KeywordTop
+
+STAT_SAMPLE = 2048  # rows whose dense scores estimate the mean and spread over all rows (about 4 ms a question)
+
+
+def sentence_rows(matrix: SentenceMatrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the sentence rows of ``rows``, concatenated in order; each passage's first position in that list)."""
+    counts = matrix.counts[rows]
+    local = np.cumsum(counts) - counts
+    index = np.repeat(matrix.starts[rows], counts) + np.arange(counts.sum()) - np.repeat(local, counts)
+    return index, local
+
+
+def _best(passage_sims: np.ndarray, sims: np.ndarray, local: np.ndarray, has: np.ndarray) -> np.ndarray:
+    best = passage_sims.copy()
+    if has.any():
+        best[has] = np.maximum.reduceat(sims, local[has])
+    return best
+
+
+class LocalStore:
+    """One generation, opened: ``Index`` owns the connection and maps; this reads them for the search stage."""
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        matrix: SentenceMatrix,
+        ann,
+        con,
+        lock: threading.RLock,
+        passages: PassageRows,
+        posts: PostTable,
+        model_fingerprint: str,
+    ):
+        self.vectors, self.matrix, self.ann, self.con, self.lock = vectors, matrix, ann, con, lock
+        self.passages, self.posts = passages, posts
+        self.model_fingerprint, self.dim = model_fingerprint, vectors.shape[1]
+        self._sample = None
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def fetch(self, rows: Sequence[int]) -> list[Passage]:
+        return self.passages.fetch(rows)
+
+    def row_of(self, passage_id: str) -> int | None:
+        with self.lock:
+            return row_of_id(self.con, passage_id)
+
+    def dense_candidates(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> np.ndarray:
+        from tripsearch.store.ann import ann_search
+
+        if self.ann is None:  # no graph (a small generation): exact, over every allowed row
+            rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(self))
+            return rows[np.argsort(-(np.asarray(self.vectors[rows]) @ query), kind="stable")[:k]]
+        return ann_search(self.ann, query, k, allowed)[0]
+
+    def dense_scores(self, rows: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The exact path's formula (``search.fusion``), reading only these rows' vectors from the maps."""
+        passage_sims = np.asarray(self.vectors[rows]) @ query
+        index, local = sentence_rows(self.matrix, rows)
+        sims = np.asarray(self.matrix.vectors[index]) @ query if len(index) else np.zeros(0, dtype=np.float32)
+        best = _best(passage_sims, sims, local, self.matrix.counts[rows] > 0)
+        return dense_scores(passage_sims, best), index, sims
+
+    def dense_sample(self, query: np.ndarray) -> np.ndarray:
+        if self._sample is None:  # gathered once: a few thousand random reads of the maps
+            rng = np.random.default_rng(0)  # fixed: the same statistics every run
+            rows = np.sort(rng.choice(len(self), size=min(STAT_SAMPLE, len(self)), replace=False))
+            index, local = sentence_rows(self.matrix, rows)
+            self._sample = (
+                np.asarray(self.vectors[rows]),
+                np.asarray(self.matrix.vectors[index]),
+                local,
+                self.matrix.counts[rows] > 0,
+            )
+        vectors, sentences, local, has = self._sample
+        passage_sims = vectors @ query
+        return dense_scores(passage_sims, _best(passage_sims, sentences @ query, local, has))
+
+    def keyword_top(self, question: str, limit: int) -> KeywordTop:
+        from tripsearch.search.keyword import keyword_top
+
+        with self.lock:
+            return KeywordTop(*keyword_top(self.con, question, limit))
+
+    def facets(self) -> Facets:
+        posts = self.posts.ordered()
+        dates = [meta.date for meta in posts if meta.date]
+        return Facets(
+            tuple(sorted({a for meta in posts for a in meta.authors})),
+            tuple(sorted({t for meta in posts for t in meta.tags})),
+            min(dates, default=None),
+            max(dates, default=None),
+        )

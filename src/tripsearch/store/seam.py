@@ -1,0 +1,65 @@
+"""The store seam: what the search stage asks of wherever passages and vectors live (issue 13).
+
+``search.candidates`` talks only to a ``PassageStore``; ``store.local.LocalStore`` is the one behind it today
+(one generation folder: SQLite + FTS5, mapped FAISS files, an HNSW graph past a size). A server engine (the
+Milvus issue) implements the same methods. Rows are the store's own 0…n-1 numbering of passages; ``allowed``
+is a boolean mask over them (None: every row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from tripsearch.records import Passage
+
+
+class Facets(NamedTuple):
+    """What the app offers as filters: every author and tag, and the date range of the posts."""
+
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    first: dt.date | None
+    last: dt.date | None
+
+
+class KeywordTop(NamedTuple):
+    """The best BM25 rows (best first), and the count, sum and sum of squares of every match's score."""
+
+    rows: list[tuple[int, float]]
+    count: int
+    total: float
+    squares: float
+
+
+@runtime_checkable
+class PassageStore(Protocol):
+    model_fingerprint: str
+    dim: int
+
+    def __len__(self) -> int: ...
+
+    def fetch(self, rows: Sequence[int]) -> list[Passage]:
+        """The passages of ``rows``, in that order."""
+        ...
+
+    def row_of(self, passage_id: str) -> int | None: ...
+
+    def dense_candidates(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> np.ndarray:
+        """Up to ``k`` rows nearest to ``query`` (unit vector) by passage cosine, among ``allowed``."""
+        ...
+
+    def dense_scores(self, rows: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(exact dense score of each row, the rows' sentence rows, those sentences' cosines)."""
+        ...
+
+    def keyword_top(self, question: str, limit: int) -> KeywordTop: ...
+
+    def facets(self) -> Facets: ...
+
+    def dense_sample(self, query: np.ndarray) -> np.ndarray:
+        """Exact dense scores of a fixed sample of rows: what z-scores over all rows are estimated from."""
+        ...

@@ -1,0 +1,176 @@
+"""Issue 13: an index that opens by mapping its files, checks checksums on demand, and past a size searches a
+few hundred candidates found by an ANN graph instead of every row.
+
+The switch-over is tested on the sample corpus with ``ANN_MIN_ROWS`` lowered to 0 and the candidate pool
+shrunk, so that the graph, not the pool's size, decides what is found.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, SAMPLE_POSTS
+
+from tripsearch import Index
+from tripsearch.search import candidates
+from tripsearch.search.filters import Filters
+from tripsearch.store import ann
+from tripsearch.store import generations as gen
+from tripsearch.store.vectors import VECTORS_FILE, all_vectors, read_vectors
+
+QUERIES = [
+    "how did they cut Lambda cold starts",
+    "tail-based sampling",
+    "kubernetes operators",
+    "python packaging",
+    "go generics",
+    "observability on a budget",
+]
+
+
+@pytest.fixture(scope="module")
+def ann_index_dir(tmp_path_factory):
+    """The sample corpus built with the ANN graph (its threshold lowered to 0 for the build)."""
+    from tripsearch.build import update_index
+
+    index_dir = tmp_path_factory.mktemp("ann") / "index"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ann, "ANN_MIN_ROWS", 0)
+        update_index(SAMPLE_POSTS, index_dir)
+    return index_dir
+
+
+def _damage_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _copy(index_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(index_dir, tmp_path / "index"))
+
+
+# -------------------------------------------------------------------------------------------- mapped open
+def test_open_maps_the_vectors_and_builds_no_passage(sample_index_dir):
+    idx = Index.open(sample_index_dir)
+    try:
+        assert isinstance(idx._vectors, np.memmap) and isinstance(idx.sentences.vectors, np.memmap)
+        stored = all_vectors(read_vectors(idx.generation / VECTORS_FILE, idx.manifest.dim))
+        assert np.array_equal(np.asarray(idx._vectors), stored)
+        assert not idx.passages._cache  # nothing read from the passages table yet
+        hits = idx.search("cold starts", k=3)
+        assert hits and len(idx.passages._cache) <= 3 * 3  # only what the search showed (a window pool)
+        assert [p.id for p in idx.passages][: len(hits)] == [idx.passages[r].id for r in range(len(hits))]
+    finally:
+        idx.close()
+
+
+def test_large_index_opens_without_checksums_and_verify_finds_the_damage(sample_index_dir, tmp_path, monkeypatch):
+    index_dir = _copy(sample_index_dir, tmp_path)
+    target = gen.current_generation(index_dir) / VECTORS_FILE
+    _damage_middle(target)  # same size, one float changed: only a checksum can tell
+    with pytest.raises(gen.IndexCorrupt):
+        Index.open(index_dir)  # small: checked on open
+    monkeypatch.setattr(gen, "VERIFY_ON_OPEN_BYTES", 0)
+    idx = Index.open(index_dir)
+    with pytest.raises(gen.IndexCorrupt) as caught:
+        idx.verify()
+    assert str(target) in str(caught.value)
+    idx.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tripsearch", "verify", "--index", str(index_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 3 and str(target) in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("how", ["truncate", "append"])
+def test_large_index_refuses_a_resized_vector_file_on_open(sample_index_dir, tmp_path, monkeypatch, how):
+    index_dir = _copy(sample_index_dir, tmp_path)
+    target = gen.current_generation(index_dir) / VECTORS_FILE
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) - 4] if how == "truncate" else data + b"\0\0\0\0")
+    monkeypatch.setattr(gen, "VERIFY_ON_OPEN_BYTES", 0)
+    with pytest.raises(gen.IndexCorrupt) as caught:
+        Index.open(index_dir)
+    assert str(target) in str(caught.value)
+
+
+def test_verify_command_on_a_sound_index(sample_index_dir):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tripsearch", "verify", "--index", str(sample_index_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0 and "every checksum matches" in done.stdout
+
+
+# ------------------------------------------------------------------------------------------ ANN switch-over
+def test_small_index_has_no_graph_and_scores_every_row(sample_index_dir):
+    idx = Index.open(sample_index_dir)
+    assert ann.ANN_FILE not in idx.manifest.files and idx._candidates() is None
+    idx.close()
+
+
+def test_ann_index_finds_what_exact_search_finds(ann_index_dir, sample_index_dir, monkeypatch):
+    """With a pool of 8 graph neighbours (of about 40 passages): the graph finds the 8 nearest passages, every
+    hit carries exactly the dense score the exact path gives it (candidates are re-scored, not approximated), and
+    on questions the sample answers the best passage is the exact search's."""
+    monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 8)  # the graph must find them, not the pool's size
+    monkeypatch.setattr(candidates, "KEYWORD_CANDIDATES", 8)
+    graph, exact = Index.open(ann_index_dir), Index.open(sample_index_dir)
+    assert len(graph.passages) > 3 * 8
+    assert ann.ANN_FILE in graph.manifest.files and (graph.generation / ann.ANN_FILE).is_file()
+    search = graph._candidates()
+    vectors = exact.encoder.encode(QUERIES)
+    for query, vector in zip(QUERIES, vectors):
+        nearest = np.argsort(-(np.asarray(exact._vectors) @ vector))[:8]
+        assert set(search.dense_rows(vector, None).tolist()) == set(nearest.tolist()), query
+        ann_hits = graph._search(query, 3, "dense", Filters(), vector)[0]
+        exact_hits = exact._search(query, len(exact.passages), "dense", Filters(), vector)[0]
+        exact_score = {h.passage_id: h.score for h in exact_hits}
+        assert np.allclose([h.score for h in ann_hits], [exact_score[h.passage_id] for h in ann_hits], atol=1e-5)
+        assert graph._search(query, 3, "keyword", Filters())[0] == exact._search(query, 3, "keyword", Filters())[0]
+    for query, vector in zip(QUERIES[:3], vectors[:3]):  # the sample's own topics
+        for mode in ("dense", "hybrid"):
+            top = graph._search(query, 1, mode, Filters(), vector)[0][0]
+            assert top.passage_id == exact._search(query, 1, mode, Filters(), vector)[0][0].passage_id, (query, mode)
+
+
+def test_candidate_sentence_similarities_are_the_exact_ones(ann_index_dir, sample_index_dir):
+    graph, exact = Index.open(ann_index_dir), Index.open(sample_index_dir)
+    vector = exact.encoder.encode(["how did they cut Lambda cold starts"])[0]
+    hits, sims = graph._search("cold starts", 5, "hybrid", Filters(), vector)
+    _, exact_sims = exact.dense_scores(vector)
+    for hit in hits:  # what the answer stage reads: index.sentences.starts[row] … + counts[row]
+        row = graph.row_of(hit.passage_id)
+        first, count = graph.sentences.starts[row], graph.sentences.counts[row]
+        assert np.allclose(sims[first : first + count], exact_sims[first : first + count], atol=1e-6)
+
+
+def test_filtered_ann_search_still_returns_k(ann_index_dir, monkeypatch):
+    monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 5)
+    monkeypatch.setattr(candidates, "EXACT_SUBSET", 0)  # through the graph with an ID selector
+    idx = Index.open(ann_index_dir)
+    by_post: dict[str, int] = {}
+    for passage in idx.passages:
+        by_post[passage.post.path] = by_post.get(passage.post.path, 0) + 1
+    post, count = max(by_post.items(), key=lambda item: item[1])
+    k = min(5, count)
+    assert k >= 3
+    for query in QUERIES:
+        hits = idx.search(query, k=k, mode="dense", post=post)
+        assert len(hits) >= 1 and all(h.path == post for h in hits)
+        raw = idx._search(query, k, "dense", Filters.of(post=post))[0]
+        assert len(raw) == k and all(h.path == post for h in raw), query
