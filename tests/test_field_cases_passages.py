@@ -464,7 +464,8 @@ def test_c20_ask_answers_with_the_whole_sentence(tmp_path):
         "How fast is the cold start of the .NET service after native AOT?"
     )
     top = answer.sentences[0]
-    assert top.text == (
-        "Cold start of the .NET service fell from 1.9 seconds to 140 milliseconds, which let them scale to zero at night."
-    )
+    expected = "Cold start of the .NET service fell from 1.9 seconds to 140 milliseconds, which let them scale to zero at night."
+    # The answer may be a short span of whole sentences (issue 11), but it holds this one whole, never "NET service".
+    assert expected in top.text and not top.text.startswith("NET")
+    assert top.text.endswith(expected) or top.text.startswith(expected)
     assert (top.citation.session_title, top.citation.start_line) == ("Native AOT in production - Jan Dvorak", 9)

@@ -8,7 +8,7 @@ question's words in it, plus a prior for its passage's rank. On top of that:
 - ``span``: the first answer may be a short span of adjacent sentences of one talk — "one" (the sentence alone),
   "next" (with the sentence after it: a how-question's steps, a why-question's reason, a figure, follow the
   sentence that matches the question's topic), or "neighbour" (with whichever neighbour scores higher) — in
-  one paragraph and one talk, at most ``MAX_SPAN_WORDS`` words.
+  one line of text (never two table rows or list items) and one talk, at most ``MAX_SPAN_WORDS`` words.
 
 ``restrict_bonus`` (used by ``pipeline.rerank``) lifts passages from the posts matching what the question pins
 down. All three are chosen by cross-validation (``evaluate.confidence_cv``, ``benchmarks/fit_confidence.py``) and shipped
@@ -95,8 +95,10 @@ def _extend(c, i: int, scores: list[float], span: str) -> tuple[int, int]:
         if not 0 <= j < n or c.passage.sentences[j].part != c.passage.sentences[i].part:
             return False
         a, b = sorted((i, j))
-        if "\n\n" in c.passage.text[c.passage.sentences[a].end : c.passage.sentences[b].start]:
-            return False  # a span stays in one paragraph
+        if "\n" in c.passage.text[c.passage.sentences[a].end : c.passage.sentences[b].start]:
+            # A span stays on one line of text: a table row or a list item is a line of its own (field case
+            # C15: a row's neighbour is another service's row), and a paragraph's sentences seldom break at a line.
+            return False
         return len(_text(c, i).split()) + len(_text(c, j).split()) <= MAX_SPAN_WORDS
 
     if span == "next" and ok(i + 1):
