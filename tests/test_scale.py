@@ -84,14 +84,15 @@ def test_large_index_opens_without_checksums_and_verify_finds_the_damage(sample_
         idx.verify()
     assert str(target) in str(caught.value)
     idx.close()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, "-m", "tripsearch", "verify", "--index", str(index_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    done = _verify(index_dir)
     assert done.returncode == 3 and str(target) in done.stderr and "Traceback" not in done.stderr
+
+
+def _verify(index_dir) -> subprocess.CompletedProcess:
+    """`tripsearch verify --index DIR` in a subprocess, with this checkout's source first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "tripsearch", "verify", "--index", str(index_dir)]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 @pytest.mark.parametrize("how", ["truncate", "append"])
@@ -107,13 +108,7 @@ def test_large_index_refuses_a_resized_vector_file_on_open(sample_index_dir, tmp
 
 
 def test_verify_command_on_a_sound_index(sample_index_dir):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, "-m", "tripsearch", "verify", "--index", str(sample_index_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    done = _verify(sample_index_dir)
     assert done.returncode == 0 and "every checksum matches" in done.stdout
 
 
