@@ -18,7 +18,7 @@ import streamlit as st
 
 from tripsearch.build import update_index
 from tripsearch.errors import IndexNotFound, IndexProblem, TripsearchError
-from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, where
+from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, talks_line, where
 from tripsearch.search.blocks import mark_sentences
 from tripsearch.store.generations import current_generation
 
@@ -141,6 +141,8 @@ def show_hits(idx, hits) -> None:
             for hit in post_hits:
                 title = " › ".join(hit.heading_path) or "(introduction)"
                 st.markdown(f"*{highlighted_html(title, [])}* — `{where(hit)}`", unsafe_allow_html=True)
+                if len(hit.talks) > 1:  # short talks embedded together: each named, with its own lines
+                    st.caption(escape(f"talks: {talks_line(hit)}"))
                 st.markdown(highlighted_html(hit.text, hit.highlights), unsafe_allow_html=True)
                 with st.expander("Related talks"):
                     for other in idx.related(hit.passage_id, k=3):

@@ -79,6 +79,22 @@ def test_index_with_a_missing_model_folder(tmp_path):
     assert not (tmp_path / "index" / "CURRENT").exists()
 
 
+def test_a_folder_that_is_not_a_model_is_a_model_problem(tmp_path, sample_index_dir):
+    """A model or cross-encoder folder that exists but cannot be loaded: exit 4 and one error line, no traceback;
+    a cross-encoder path that is not a folder is never looked up on a hub."""
+    fake = tmp_path / "fakemodel"
+    fake.mkdir()
+    (fake / "model.onnx").write_text("junk", encoding="utf-8")
+    proc = run_cli("index", str(SAMPLE_POSTS), "--index", str(tmp_path / "index"), "--model", str(fake))
+    assert "Traceback" not in proc.stderr and proc.returncode == ModelProblem.exit_code, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(fake) in last and "cannot load the model" in last
+    assert not (tmp_path / "index" / "CURRENT").exists()
+    for encoder, needle in ((fake, "cannot load the cross-encoder"), (tmp_path / "nope", "no cross-encoder folder")):
+        proc = run_cli("ask", "cold starts", "--index", str(sample_index_dir), "--cross-encoder", str(encoder))
+        assert_one_line_error(proc, ModelProblem.exit_code, needle)
+
+
 def test_missing_posts_folder(tmp_path):
     assert_one_line_error(
         run_cli("index", str(tmp_path / "no-posts"), "--index", str(tmp_path / "index")), 2, "no-posts"

@@ -469,3 +469,20 @@ def test_c20_ask_answers_with_the_whole_sentence(tmp_path):
     assert expected in top.text and not top.text.startswith("NET")
     assert top.text.endswith(expected) or top.text.startswith(expected)
     assert (top.citation.session_title, top.citation.start_line) == ("Native AOT in production - Jan Dvorak", 9)
+
+
+def test_c19_a_search_hit_names_every_talk_it_holds(tmp_path):
+    """A hit holding short talks embedded together names each with its own lines (text, JSON, app)."""
+    from tripsearch import Index
+    from tripsearch.cli_output import hit_dict
+
+    posts = FIELD / "C19-short-talks-merged" / "posts"
+    if not posts.is_dir():
+        pytest.skip(f"the field cases are not here ({FIELD})")
+    hit = Index.build(posts, tmp_path / "index").search("cubesat telemetry SQLite", k=1)[0]
+    talks = {t.session_title: (t.start_line, t.end_line) for t in hit.talks}
+    lightning = next(title for title in talks if "SQLite on a satellite" in title)
+    lines = (posts / hit.path).read_text(encoding="utf-8").split("\n")
+    first, last = talks[lightning]
+    assert "SQLite on a satellite" in lines[first - 1] and "SQLite" in "\n".join(lines[first - 1 : last])
+    assert [t["heading_path"][-1] for t in hit_dict(hit)["talks"]] == [t.session_title for t in hit.talks]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from tripsearch.present import talks_line
+
 
 def passage_dict(p, tokens: int) -> dict:
     return {
@@ -45,6 +47,10 @@ def hit_dict(hit) -> dict:
         "dense_rank": hit.dense_rank,
         "keyword_rank": hit.keyword_rank,
         "highlights": [list(span) for span in hit.highlights],
+        "talks": [
+            {"heading_path": list(t.heading_path), "start_line": t.start_line, "end_line": t.end_line}
+            for t in hit.talks
+        ],
         "text": hit.text,
     }
 
@@ -63,6 +69,8 @@ def print_hit(rank: int, hit) -> None:
     if hit.session_title:
         click.secho(f"    {' › '.join(hit.heading_path)}", fg="cyan")
     click.secho(f"    {hit.path}:{hit.start_line}-{hit.end_line}", fg="bright_black")
+    if len(hit.talks) > 1:  # short talks embedded together: name each, with its own lines
+        click.secho(f"    talks: {talks_line(hit)}", fg="cyan")
     for line in highlighted(hit.text, hit.highlights).splitlines():
         click.echo(f"    {line}")
 

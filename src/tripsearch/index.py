@@ -59,6 +59,7 @@ def hit_from(passage: Passage, score: float, dense_rank: int | None = None, keyw
         score=float(score),
         dense_rank=dense_rank,
         keyword_rank=keyword_rank,
+        talks=passage.parts,
     )
 
 
@@ -428,9 +429,16 @@ class Index:
         with self._encoder_lock:
             cache = self.__dict__.setdefault("_cross_encoders", {})
             if path not in cache:
+                from tripsearch.errors import ModelNotFound, ModelProblem
+
+                if not Path(path).is_dir():  # never a hub id: nothing is downloaded at run time
+                    raise ModelNotFound(f"{path}: no cross-encoder folder here")
                 from sentence_transformers import CrossEncoder
 
-                cache[path] = CrossEncoder(path, device="cpu")
+                try:
+                    cache[path] = CrossEncoder(path, device="cpu")
+                except Exception as exc:  # a folder that is not a cross-encoder
+                    raise ModelProblem(f"{path}: cannot load the cross-encoder ({type(exc).__name__}: {exc})") from None
             return cache[path]
 
     def related(self, passage_id: str, k: int = 5) -> list[Hit]:

@@ -38,6 +38,11 @@ def where(hit: Hit | Citation) -> str:
     return f"{hit.path}:{hit.start_line}-{hit.end_line}"
 
 
+def talks_line(hit: Hit) -> str:
+    """The talks a hit holds, each with its lines: "Rust in the kernel 3-6 · Telemetry on a cubesat 7-8"."""
+    return " · ".join(f"{t.session_title or '(introduction)'} {t.start_line}-{t.end_line}" for t in hit.talks)
+
+
 def citation_line(c: Citation) -> str:
     date = c.date.isoformat() if c.date else "undated"
     title = f"{c.post_title} › {c.session_title}" if c.session_title else c.post_title

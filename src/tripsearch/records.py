@@ -141,6 +141,9 @@ class Hit:
     # The passages whose text the hit shows, in the post's order: windows of one talk returned together are
     # shown as one block (``search.blocks``); () for a hit that was not grouped.
     passage_ids: tuple[str, ...] = ()
+    # The talks whose text the hit holds, in order, each with its own lines: short talks are embedded together,
+    # so one hit can hold several, and each is named (field case C19); () from an index of before parts.
+    talks: tuple[PassagePart, ...] = ()
 
 
 @dataclass(frozen=True)

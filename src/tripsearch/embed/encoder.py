@@ -56,7 +56,12 @@ class SentenceTransformerEncoder:
         self.name, self.path, self.fingerprint = ref.name, ref.path, ref.fingerprint
         from sentence_transformers import SentenceTransformer  # 8–10 s: only when a model is really needed
 
-        self.model = SentenceTransformer(self.path, device="cpu")
+        try:
+            self.model = SentenceTransformer(self.path, device="cpu")
+        except Exception as exc:  # a folder that is not a model: ValueError, OSError, JSON errors, ...
+            from tripsearch.errors import ModelProblem
+
+            raise ModelProblem(f"{self.path}: cannot load the model ({type(exc).__name__}: {exc})") from None
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
 

@@ -65,7 +65,20 @@ def merge_windows(windows: list[tuple[int, Hit]]) -> Hit:
         end_line=max(hit.end_line for _, hit in ordered),
         highlights=tuple(sorted(set(highlights))),
         passage_ids=tuple(hit.passage_id for _, hit in ordered),
+        talks=_talks([part for _, hit in ordered for part in hit.talks]),
     )
+
+
+def _talks(parts: list) -> tuple:
+    """``PassagePart``s of consecutive windows as one list: a talk cut across windows appears once, its lines
+    spanning them."""
+    out: list = []
+    for part in parts:
+        if out and out[-1].heading_path == part.heading_path:
+            out[-1] = replace(out[-1], end_line=max(out[-1].end_line, part.end_line))
+        else:
+            out.append(part)
+    return tuple(out)
 
 
 def _overlap(before: str, after: str) -> int:
