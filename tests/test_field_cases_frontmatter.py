@@ -207,6 +207,16 @@ def test_a_yaml_error_names_the_line_of_the_file():
     assert ", line 5 column 1)" in p.warnings[0]  # the parser counts from the block: line 4 of it is line 5
 
 
+def test_one_field_that_is_not_yaml_costs_only_that_field():
+    """An unclosed quote in one field: the block does not parse as a whole, so it is read field by field."""
+    p = post(
+        '---\ntitle: Go at scale\ndate: 2024-02-10\ntags: [go, "unclosed\nauthor: Ana\n---\n## Talk one\n\nText.\n'
+    )
+    assert (p.meta.title, str(p.meta.date), p.meta.authors) == ("Go at scale", "2024-02-10", ("Ana",))
+    assert p.meta.tags == () and p.body.startswith("## Talk one")
+    assert p.warnings[0].startswith("front matter on lines 1-6 is not YAML (") and "dropped: tags" in p.warnings[0]
+
+
 # ------------------------------------------------------------------------------------ other fields, wrong types
 def test_fields_of_the_wrong_type_are_unknown_and_the_rest_is_kept():
     p = post(

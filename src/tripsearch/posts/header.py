@@ -121,6 +121,37 @@ def _split_at(lines: list[str], open_line: int | None, close_line: int, handler,
     return Header(meta, "\n".join(lines[close_line + 1 :]), close_line + 2, what)
 
 
+_KEY_LINE = re.compile(r"^[A-Za-z_][\w-]*\s*:")
+
+
+def _field_by_field(lines: list[str], open_line: int | None, close_line: int, what: str, problem: str):
+    """A YAML block that does not parse as a whole, read one top-level field at a time (a field is a
+    ``key:`` line at column 0 and the indented lines under it): the fields that parse are kept, the others
+    named in the warning. None when no field parses: then the block is not front matter after all."""
+    first = 0 if open_line is None else open_line + 1
+    fields: list[list[str]] = []
+    for line in lines[first:close_line]:
+        if _KEY_LINE.match(line) or not fields:
+            fields.append([line])
+        else:
+            fields[-1].append(line)
+    meta, dropped = {}, []
+    for field_lines in fields:
+        try:
+            part = _load(_YAML, "\n".join(field_lines), 1)
+        except BadFrontMatter:
+            part = None
+        if isinstance(part, dict) and part:
+            meta.update(part)
+        else:
+            dropped.append(field_lines[0].split(":", 1)[0].strip() or field_lines[0].strip())
+    if not meta:
+        return None
+    where = f"lines {1 if open_line is not None else first + 1}-{close_line + 1}"  # delimiters included
+    warning = f"front matter on {where} {problem}; kept the fields that parse, dropped: {', '.join(dropped)}"
+    return Header(meta, "\n".join(lines[close_line + 1 :]), close_line + 2, what, warning)
+
+
 def _looks_like_hexo(lines: list[str]) -> int | None:
     """The index of the closing ``---`` of a Hexo header, or None."""
     if not lines or not _HEXO_KEY.match(lines[0]):
@@ -176,7 +207,10 @@ def split_header(text: str) -> Header:
         try:
             return _split_at(lines, 0, close, handler, what)
         except BadFrontMatter as exc:
-            return _as_markdown(text, 1, close + 1, str(exc))
+            # One bad field (an unclosed quote) must not cost the others: YAML read field by field.
+            syntax = handler is _YAML and str(exc).startswith("is not YAML")  # not: too large, not a mapping
+            kept = _field_by_field(lines, 0, close, what, str(exc)) if syntax else None
+            return kept or _as_markdown(text, 1, close + 1, str(exc))
     close = _looks_like_hexo(lines)
     if close is not None:
         try:
