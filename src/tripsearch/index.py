@@ -14,7 +14,7 @@ from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.blocks import group_windows
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.filters import Filters
-from tripsearch.search.fusion import RRF_K, SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
+from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
 from tripsearch.search.grounding import grounding_boost
 from tripsearch.search.keyword import keyword_rows
 from tripsearch.store import generations as gen
@@ -394,9 +394,8 @@ class Index:
         if mode == "hybrid":
             return scores + boost
         named = np.flatnonzero(boost > 0)
-        extra = np.zeros(len(rows))
-        extra[named[np.argsort(-dense[named], kind="stable")]] = 1.0 / (RRF_K + np.arange(1, len(named) + 1))
-        return scores + extra
+        fused = reciprocal_rank_fusion([_order(rows[named], dense[named])])
+        return scores + np.array([fused.get(int(r), 0.0) for r in rows])
 
     def _candidates(self) -> CandidateSearch | None:
         """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``)."""

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from tripsearch.records import Hit
 
-TalkKey = Hashable  # equal for windows of one talk run; see ``Index.talk_key``
+TalkKey = Hashable  # equal for windows of one talk run; see ``Index.talk_of``
 GAP = "\n\n…\n\n"  # between two windows of a talk that are not next to each other
 
 
