@@ -1,9 +1,10 @@
-"""Extractive answers: rerank the search's best passages, pick the answering sentences, or abstain.
+"""Extractive answers: take the search's best passages, pick the answering sentences, or abstain.
 
 No generative, reader or cross-encoder model can be had offline here, so the default reads the
 evidence the index already holds: every sentence's vector (stored at build time), the question's
-words in each sentence and in the talk's title, and the passage's rank. A sentence-transformers
-``CrossEncoder`` can replace the lexical rerank for users who have one.
+words in each sentence and in the talk's title, and the passage's rank. The passages keep the search's
+order (the lexical second stage is off: see ``SENTENCE_WEIGHT``); a sentence-transformers ``CrossEncoder``
+reranks them for users who have one.
 """
 
 from __future__ import annotations
@@ -235,7 +236,6 @@ def _add_signals(
     ]
     content = query_terms(question)
     unknown = index.unknown_words(content)
-    fused = [c.hit.score for c in ranked]
     search = sorted((c.hit.score for c in ranked), reverse=True)
     signals = {
         "s_cosine": float(top.sims[top_index]),
@@ -247,7 +247,7 @@ def _add_signals(
         "s_unknown_named": float(bool(named_unknown)),
         "s_unknown_any": float(bool(unknown)),
         "s_rerank_margin": ranked[0].score - ranked[1].score if len(ranked) > 1 else 1.0,
-        "s_search_margin": search[0] - search[1] if len(fused) > 1 else 1.0,
+        "s_search_margin": search[0] - search[1] if len(search) > 1 else 1.0,
         **understanding.signals(),
         "r_top_in_restriction": float(restriction is not None and top.passage.post.path in restriction),
         "t_wants_span": float(kind.wants_span),
@@ -263,7 +263,7 @@ def _add_signals(
         reasons.append(f"the reports never mention {', '.join(named_unknown)}")
     if kind.wants_span and not signals["t_any_has"]:
         reasons.append(type_reason(kind, found, titles))
-    reasons += [r for r in coverage.reasons() if not r.startswith("the question asks for")]
+    reasons += _coverage_reasons(coverage)
     draft.abstain_reasons = reasons
     draft.notes = _notes(understanding, kind, found, titles, coverage, unknown)
 
@@ -277,10 +277,15 @@ def _notes(understanding, kind: AnswerType, found, titles, coverage, unknown) ->
     covered = [f"{c.text} ({c.where})" for c in coverage.checks if c.where and c.kind != "answer-type"]
     if covered:
         lines.append("the answer covers " + ", ".join(covered))
-    lines += [r for r in coverage.reasons() if not r.startswith("the question asks for")]
+    lines += _coverage_reasons(coverage)
     if unknown:
         lines.append(f"words no report contains: {', '.join(unknown)}")
     return lines
+
+
+def _coverage_reasons(coverage) -> list[str]:
+    """What the answer leaves uncovered, without the answer-type line (``type_reason`` says that better)."""
+    return [r for r in coverage.reasons() if not r.startswith("the question asks for")]
 
 
 def decide(draft: Draft, model: ConfidenceModel | None = None) -> Answer:
