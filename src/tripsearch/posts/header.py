@@ -62,6 +62,10 @@ class BadFrontMatter(BadInput):
     """A front-matter block that is opened but cannot be parsed."""
 
 
+class FrontMatterSyntax(BadFrontMatter):
+    """The parser rejected the block (as opposed to a block that is too large or not a mapping)."""
+
+
 @dataclass(frozen=True)
 class Header:
     meta: dict
@@ -107,7 +111,7 @@ def _load(handler, block: str, first_line: int) -> dict:
         meta = handler.load(block)
     except Exception as exc:  # yaml.YAMLError, toml.TomlDecodeError, and what else a parser raises on odd input
         language = "TOML" if handler is _TOML else "YAML"
-        raise BadFrontMatter(f"is not {language} ({_parser_message(exc, first_line)})") from None
+        raise FrontMatterSyntax(f"is not {language} ({_parser_message(exc, first_line)})") from None
     if meta is None:
         return {}
     if not isinstance(meta, dict):
@@ -124,13 +128,13 @@ def _split_at(lines: list[str], open_line: int | None, close_line: int, handler,
 _KEY_LINE = re.compile(r"^[A-Za-z_][\w-]*\s*:")
 
 
-def _field_by_field(lines: list[str], open_line: int | None, close_line: int, what: str, problem: str):
-    """A YAML block that does not parse as a whole, read one top-level field at a time (a field is a
-    ``key:`` line at column 0 and the indented lines under it): the fields that parse are kept, the others
-    named in the warning. None when no field parses: then the block is not front matter after all."""
-    first = 0 if open_line is None else open_line + 1
+def _field_by_field(lines: list[str], close_line: int, problem: str) -> Header | None:
+    """A ``---`` YAML block (lines 0 and ``close_line``) that does not parse as a whole, read one top-level
+    field at a time (a field is a ``key:`` line at column 0 and the indented lines under it): the fields that
+    parse are kept, the others named in the warning. None when no field parses: then the block is not front
+    matter after all."""
     fields: list[list[str]] = []
-    for line in lines[first:close_line]:
+    for line in lines[1:close_line]:
         if _KEY_LINE.match(line) or not fields:
             fields.append([line])
         else:
@@ -147,9 +151,9 @@ def _field_by_field(lines: list[str], open_line: int | None, close_line: int, wh
             dropped.append(field_lines[0].split(":", 1)[0].strip() or field_lines[0].strip())
     if not meta:
         return None
-    where = f"lines {1 if open_line is not None else first + 1}-{close_line + 1}"  # delimiters included
+    where = f"lines 1-{close_line + 1}"  # delimiters included, as ``_as_markdown`` says it
     warning = f"front matter on {where} {problem}; kept the fields that parse, dropped: {', '.join(dropped)}"
-    return Header(meta, "\n".join(lines[close_line + 1 :]), close_line + 2, what, warning)
+    return Header(meta, "\n".join(lines[close_line + 1 :]), close_line + 2, "yaml", warning)
 
 
 def _looks_like_hexo(lines: list[str]) -> int | None:
@@ -208,8 +212,8 @@ def split_header(text: str) -> Header:
             return _split_at(lines, 0, close, handler, what)
         except BadFrontMatter as exc:
             # One bad field (an unclosed quote) must not cost the others: YAML read field by field.
-            syntax = handler is _YAML and str(exc).startswith("is not YAML")  # not: too large, not a mapping
-            kept = _field_by_field(lines, 0, close, what, str(exc)) if syntax else None
+            syntax = handler is _YAML and isinstance(exc, FrontMatterSyntax)  # not: too large, not a mapping
+            kept = _field_by_field(lines, close, str(exc)) if syntax else None
             return kept or _as_markdown(text, 1, close + 1, str(exc))
     close = _looks_like_hexo(lines)
     if close is not None:
