@@ -129,6 +129,14 @@ def test_bad_date(sample_index_dir, command, option):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("command", [["query", "tail sampling"], ["ask", "what is tail sampling?"]])
+def test_since_after_until(sample_index_dir, command):
+    # An empty date range holds no post: an empty result would read as "the reports don't say".
+    proc = run_cli(*command, "--since", "2025-01-01", "--until", "2024-01-01", "--index", str(sample_index_dir))
+    assert_one_line_error(proc, BadInput.exit_code, "2025-01-01", "2024-01-01")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command", [["query", "tail sampling"], ["eval", str(SAMPLE_POSTS.parent / "questions.jsonl")]]
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tripsearch.errors import BadInput
 from tripsearch.records import Passage, PostMeta
 from tripsearch.unicode import nfc
 
@@ -35,7 +36,12 @@ class Filters:
 
     @classmethod
     def of(cls, author=None, tag=None, since=None, until=None, post=None) -> Filters:
-        return cls(author or None, tag or None, _date(since), _date(until), post or None)
+        """Filters from user input (dates as ``date`` or text). Raises ``BadInput`` when ``since`` is after
+        ``until``: that range holds no post, and an empty answer would look like "the reports don't say"."""
+        since, until = _date(since), _date(until)
+        if since and until and since > until:
+            raise BadInput(f"since {since.isoformat()} is after until {until.isoformat()}: no date is in that range")
+        return cls(author or None, tag or None, since, until, post or None)
 
     @property
     def active(self) -> bool:
