@@ -238,6 +238,14 @@ def test_cli_eval_folds_prints_per_fold_mean_and_confusion(sample_index_dir):
         assert sum(plain["answers"]["confusion"][kind].values()) == sum(data["ask"]["confusion"][kind].values())
 
 
+def test_cli_eval_folds_of_the_ask_mode_alone(sample_index_dir):
+    # --mode rerank scores nothing but the drafts: it used to fail with "candidates need distinct names, got []".
+    out = _eval(sample_index_dir, "--folds", "3", "--mode", "rerank")
+    assert out.returncode == 0, out.stderr
+    assert "mode rerank — search" in out.stdout and "mode hybrid — search" not in out.stdout
+    assert "ask — Index.ask" in out.stdout
+
+
 def test_cli_eval_without_folds_keeps_todays_output(sample_index_dir):
     out = _eval(sample_index_dir)
     assert out.returncode == 0, out.stderr
