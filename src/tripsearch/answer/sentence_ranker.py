@@ -222,7 +222,11 @@ class RankerSetting:
 
     @property
     def name(self) -> str:
-        return f"ranker {self.features} C={self.c:g}"
+        return f"ranker {self.short}"
+
+    @property
+    def short(self) -> str:
+        return f"{self.features} C={self.c:g}"
 
 
 RANKER_SETTINGS = tuple(RankerSetting(f, c) for f in FEATURE_SETS for c in (0.01, 0.1))
@@ -359,5 +363,5 @@ def fit_ranker(
         model.fit(x, y)
         coef = model.coef_[0]
     return SentenceRanker(
-        tuple(names), tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, coef)), depth, setting.name
+        tuple(names), tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, coef)), depth, setting.short
     )

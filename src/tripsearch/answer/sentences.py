@@ -46,7 +46,7 @@ class AnswerSettings:
     def name(self) -> str:
         restrict = f" restrict+{self.restrict_bonus:g}" if self.restrict_bonus else ""
         if self.ranker is not None:
-            return f"{self.ranker.setting or 'ranker'}{restrict}"
+            return f"ranker {self.ranker.setting}{restrict}"
         return f"type+{self.type_bonus:g} span={self.span}{restrict}"
 
     def as_dict(self) -> dict:
