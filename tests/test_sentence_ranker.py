@@ -122,3 +122,28 @@ def test_ask_explains_the_rankers_choice(sample_index):
     answer = sample_index.ask("How bad were the Lambda cold starts on the payments checkout API?")
     assert not answer.abstained
     assert any("sentence ranker" in line for line in answer.explanation), answer.explanation
+
+
+def test_cross_validation_takes_the_ranker_only_when_it_wins_out_of_fold_and_it_changes_only_sentence_right():
+    from tripsearch.evaluate.confidence_cv import Drafted, choose_answer, with_ranker
+    from tripsearch.evaluate.crossval import QuestionResult
+    from tripsearch.evaluate.questions import Question
+
+    questions, drafted = [], {}
+    for n, topic in enumerate(TOPICS):
+        question, cands, right = _question(topic)
+        q = Question(f"q{n}", question, True, "topic", "", ((f"post{n}.md", "quote"),))  # one post each: 8 groups
+        pool = pool_of(question, AnswerType("none"), cands)
+        labels = np.array([u.first == u.last == right for u in pool.units])
+        # As drafted by the hand-set choice: the top passage holds the evidence, the first sentence is wrong.
+        result = QuestionResult(q.id, "topic", True, True, 1, 20.0, asked=True, ask_hit=True, sentence_right=False)
+        questions.append(q)
+        drafted[q.id] = Drafted(result, {"s_cosine": 0.6}, False, pool, labels)
+    name, ranker_setting = choose_answer(questions, {"type+0 span=one": drafted})
+    assert name == "type+0 span=one" and ranker_setting is not None
+    # Every unit wrong: nothing to learn, and the hand-set setting (ties go to it) stays.
+    none_right = {i: Drafted(d.result, d.signals, d.fixed, d.pool, d.labels & False) for i, d in drafted.items()}
+    assert choose_answer(questions, {"type+0 span=one": none_right}) == ("type+0 span=one", None)
+    ranker = fit_ranker([d.pool for d in drafted.values()], [d.labels for d in drafted.values()], ranker_setting)
+    after = with_ranker(drafted["q0"], ranker)
+    assert after.result.sentence_right and after.result.ask_hit and after.signals == drafted["q0"].signals

@@ -180,8 +180,10 @@ def draft_answers(
 
 
 def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: AnswerType, settings, understanding):
+    pool = None
     if settings.ranker is not None:
-        chosen = choose_ranked(pool_of(question, kind, ranked, settings.ranker.depth), settings.ranker)
+        pool = pool_of(question, kind, ranked, settings.ranker.depth)
+        chosen = choose_ranked(pool, settings.ranker)
     else:
         chosen = choose(ranked, kind, settings)
     if not chosen:
@@ -202,11 +204,12 @@ def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: Answe
     today = settings.ranker is None and (settings.type_bonus, settings.span) == (0.0, "one")
     base = chosen if today else choose(ranked, kind, AnswerSettings())
     _add_signals(index, draft, ranked, base, kind, understanding)
-    if settings.ranker is not None:
+    if pool is not None:
+        scores = sorted(settings.ranker.scores(pool), reverse=True)
         draft.notes.insert(
             0,
-            f"answer sentence chosen by the sentence ranker ({settings.ranker.setting}): score {chosen[0].score:.2f}"
-            + (f", next best {chosen[1].score:.2f}" if len(chosen) > 1 else ""),
+            f"answer sentence chosen by the sentence ranker ({settings.ranker.setting}) among {len(scores)} "
+            f"sentences and spans: score {scores[0]:.2f}" + (f", runner-up {scores[1]:.2f}" if len(scores) > 1 else ""),
         )
     return draft
 

@@ -1,13 +1,14 @@
 """A learned answer-sentence ranker (issue 11 item 7): which sentence, or short span, of the best passages answers.
 
 The hand-set choice (``sentences.choose``: cosine + coverage + a passage-rank prior, a type bonus, a span rule)
-picks the right first sentence for about half the answerable dev questions, while for most of the rest a right
-one sits among the next few of the same pool (the diagnosis in ``docs/answer-signals.md``). This module scores
+picks a right first sentence for 52 of the 89 answerable dev questions, while for 27 of the rest a right one
+sits lower in the same pool (the diagnosis in ``docs/answer-signals.md``). This module scores
 every *unit* — one sentence, or two adjacent sentences of one talk on one line (``sentences.span_ok``) — of the
 ``depth`` best passages by a linear model over per-unit features (``FEATURES``: cosine, plain and rarity-weighted
-word coverage, answer-type match, place in its talk, heading overlap, length, list-item shape, passage rank and
-score, distance from the pool's best, and interactions with what the question asks for), and answers with the
-best-scoring unit.
+word coverage, coverage of what the question asks about beyond the event it names, answer-type match, place in
+its talk, heading overlap, length, list-item shape, passage rank and score, distance from the pool's best, and
+interactions with what the question asks for; ``FEATURE_SETS`` are the subsets cross-validation chooses among),
+and answers with the best-scoring unit.
 
 The model is a pairwise logistic regression (RankSVM-style, Joachims 2002, "Optimizing search engines using
 clickthrough data", with the logistic loss): for each training question, the difference of a right unit's
@@ -35,7 +36,9 @@ from tripsearch.errors import TripsearchError
 
 RANKER_FILE = Path(__file__).with_name("sentence_ranker.json")
 DEPTH = 3  # passages whose sentences are ranked (as ``sentences.ANSWER_PASSAGES``)
-EXTRA_MARGIN = 1.0  # a second or third answer sentence scores within this many logits of the first
+# A second or third answer sentence scores within this many logits of the first. Not tuned: no figure scores
+# the answers after the first; one logit keeps only those the ranker rates nearly as likely.
+EXTRA_MARGIN = 1.0
 LIST_ITEM = ("- ", "* ", "• ", "+ ")
 
 _BASE = (
@@ -58,8 +61,8 @@ _BASE = (
     "position",  # where in its talk it starts, 0 (first) to 1 (last)
     "log_words",
     "short",  # fewer than 6 words: a label, a fragment
-    "list_item",  # a list item or a line ending in ":" (a lead-in to what follows)
-    "ends_colon",
+    "list_item",  # a list item: a line starting "- ", "* ", "• " or "+ "
+    "ends_colon",  # ends in ":", a lead-in to what follows
     "span",  # two sentences, not one
     "span_cos2",  # for a span: the cosine of its weaker sentence
     "ctx_cos",  # the best cosine of the sentences just before and after it in its talk (context)

@@ -8,6 +8,11 @@ the threshold that abstains on the most unanswerable questions while abstaining 
 the earlier, simpler one) is fitted on all the training folds with that threshold and applied to the held-out
 fold. The figures reported are the held-out ones (``crossval.CVResult``), never in-sample.
 
+Before that, per outer fold, how the first answer sentence is chosen (``choose_answer``): the hand-set answer
+settings (``ANSWER_CANDIDATES``, which fit nothing) are compared on the training folds with the learned sentence
+ranker (``answer.sentence_ranker``, each ``RANKER_SETTINGS``), whose figure there is itself out of fold (an inner
+grouped k-fold); a chosen ranker is fitted on the training folds and chooses the held-out fold's sentences.
+
 ``final_model`` is the standard final refit for shipping: the setting chosen the same way on all questions,
 then fitted on all of them.
 """
