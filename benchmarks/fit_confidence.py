@@ -6,7 +6,8 @@ Drafts every question once with the current search and answer stage, prints the 
 the confidence model (setting, threshold and coefficients fitted only inside training folds; the same table as
 ``tripsearch eval --folds``), then chooses the setting by cross-validation on all questions, fits it on all of
 them (the standard final refit) and writes the JSON: feature names, standardisation, coefficients, threshold,
-rules, and the cross-validated figures it was shipped with. Deterministic: the same index and questions give the
+rules, and the cross-validated figures it was shipped with; when cross-validation chose the learned sentence
+ranker, its weights go to ``sentence_ranker.json`` beside it. Deterministic: the same index and questions give the
 same file. Re-run it after changing search or the answer stage. ``--out -`` prints the JSON instead.
 """
 
@@ -15,10 +16,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from tripsearch import Index
 from tripsearch.answer.confidence import MODEL_FILE
+from tripsearch.answer.sentence_ranker import RANKER_FILE
 from tripsearch.evaluate import load_question_files, load_questions
 from tripsearch.evaluate import tables as t
 from tripsearch.evaluate.confidence_cv import (
@@ -55,7 +58,7 @@ def main() -> None:
             f"  answer setting {name}: sentence right + ask hit@1 before abstaining {_sentence_objective(ids, by_id):.3f}",
             file=sys.stderr,
         )
-    model = final_model(questions, drafted, args.folds)
+    model, ranker = final_model(questions, drafted, args.folds)
     pooled = cv.pooled()
     spreads = cv.spreads()
     notes = {
@@ -74,11 +77,20 @@ def main() -> None:
     }
     model = model.__class__(**{**model.__dict__, "notes": notes})
     print(f"final setting {model.setting}, threshold {model.threshold:.3f}, answer {model.answer}", file=sys.stderr)
+    if ranker is not None:
+        ranker = replace(ranker, notes=notes)
+        print(f"sentence ranker {ranker.setting}: {len(ranker.features)} features", file=sys.stderr)
     if args.out == "-":
         print(model.to_json(), end="")
+        if ranker is not None:
+            print(ranker.to_json(), end="")
     else:
         Path(args.out).write_text(model.to_json(), encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
+        if ranker is not None:
+            ranker_out = Path(args.out).with_name(RANKER_FILE.name)
+            ranker_out.write_text(ranker.to_json(), encoding="utf-8")
+            print(f"wrote {ranker_out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

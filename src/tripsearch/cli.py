@@ -358,7 +358,7 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
         from tripsearch.evaluate.confidence_cv import cross_validate_confidence, draft_questions
 
         runs = [m for m in runs if m != ASK_MODE]
-    # Empty with --mode rerank --folds: its figures come from the drafts below.
+    # With --folds and --mode rerank alone, no search-only run is left: the drafts below give everything.
     scored = score_candidates(idx, questions, [Candidate(m, m) for m in runs], progress=progress) if runs else {}
     if not folds:
         results = {m: [scored[m][q.id] for q in questions] for m in runs}

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from tripsearch.answer.sentence_ranker import shipped_ranker
 from tripsearch.answer.sentences import AnswerSettings
 from tripsearch.errors import TripsearchError
 
@@ -151,8 +152,13 @@ def shipped_model() -> ConfidenceModel:
 
 
 def shipped_settings() -> AnswerSettings:
-    """How answer sentences are chosen, as shipped with the model (``answer`` in ``confidence.json``)."""
-    return AnswerSettings.from_dict(shipped_model().answer)
+    """How answer sentences are chosen, as shipped with the model (``answer`` in ``confidence.json``; with
+    ``"ranker": true``, the sentence ranker in ``sentence_ranker.json``)."""
+    answer = shipped_model().answer
+    settings = AnswerSettings.from_dict(answer)
+    if answer.get("ranker"):
+        settings = replace(settings, ranker=shipped_ranker())
+    return settings
 
 
 # -- fitting (scikit-learn, imported only here) -------------------------------------------------------------

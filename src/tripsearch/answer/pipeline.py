@@ -18,6 +18,7 @@ from tripsearch.answer.confidence import ConfidenceModel, shipped_model, shipped
 from tripsearch.answer.constraints import Evidence, check_coverage
 from tripsearch.answer.features import QuestionTerms, named_terms, term_set
 from tripsearch.answer.mentions import QuestionUnderstanding
+from tripsearch.answer.sentence_ranker import choose_ranked, pool_of
 from tripsearch.answer.sentences import ANSWER_PASSAGES, AnswerSettings, Chosen, choose
 from tripsearch.answer.vocabulary import squash
 from tripsearch.records import Answer, AnswerSentence, Citation, Hit, Passage
@@ -129,6 +130,10 @@ class Draft:
     notes: list[str] = field(default_factory=list)
     abstain_reasons: list[str] = field(default_factory=list)
     fixed: str | None = None
+    # The ranked candidates and the answer type the sentences were chosen from: cross-validation refits the
+    # sentence ranker per fold and re-chooses from them (``evaluate.confidence_cv``) without searching again.
+    ranked: tuple = field(default=(), repr=False, compare=False)
+    kind: AnswerType | None = None
 
 
 def _understanding(index, question: str) -> QuestionUnderstanding:
@@ -175,7 +180,12 @@ def draft_answers(
 
 
 def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: AnswerType, settings, understanding):
-    chosen = choose(ranked, kind, settings)
+    pool = None
+    if settings.ranker is not None:
+        pool = pool_of(question, kind, ranked, settings.ranker.depth)
+        chosen = choose_ranked(pool, settings.ranker)
+    else:
+        chosen = choose(ranked, kind, settings)
     if not chosen:
         hits = tuple(group_windows([c.hit for c in ranked], k, index.talk_of))
         return Draft(question, hits=hits, fixed="no prose sentence in the best passages")
@@ -188,11 +198,19 @@ def _compose(index, question: str, k: int, ranked: list[_Candidate], kind: Answe
         marks.setdefault(c.hit.passage_id, []).append((start, end))
     marked = [replace(c.hit, highlights=tuple(sorted(marks.get(c.hit.passage_id, ())))) for c in ranked]
     hits_out = tuple(group_windows(marked, k, index.talk_of))  # windows of one talk shown as one block
-    draft = Draft(question, tuple(sentences), hits_out)
+    draft = Draft(question, tuple(sentences), hits_out, ranked=tuple(ranked), kind=kind)
     # The signals come from today's choice (the best single sentence by cosine and coverage), whatever the answer
     # setting: they measure whether the reports answer the question, and must not move with how it is shown.
-    base = chosen if (settings.type_bonus, settings.span) == (0.0, "one") else choose(ranked, kind, AnswerSettings())
+    today = settings.ranker is None and (settings.type_bonus, settings.span) == (0.0, "one")
+    base = chosen if today else choose(ranked, kind, AnswerSettings())
     _add_signals(index, draft, ranked, base, kind, understanding)
+    if pool is not None:
+        scores = sorted(settings.ranker.scores(pool), reverse=True)
+        draft.notes.insert(
+            0,
+            f"answer sentence chosen by the sentence ranker ({settings.ranker.setting}) among {len(scores)} "
+            f"sentences and spans: score {scores[0]:.2f}" + (f", runner-up {scores[1]:.2f}" if len(scores) > 1 else ""),
+        )
     return draft
 
 

@@ -10,6 +10,7 @@ question's words in it, plus a prior for its passage's rank. On top of that:
   sentence that matches the question's topic), or "neighbour" (with whichever neighbour scores higher) — in
   one line of text (never two table rows or list items) and one talk, at most ``MAX_SPAN_WORDS`` words.
 
+``AnswerSettings.ranker`` replaces all this with a learned ranker of sentences and spans (``sentence_ranker``).
 ``restrict_bonus`` (used by ``pipeline.rerank``) lifts passages from the posts matching what the question pins
 down. All three are chosen by cross-validation (``evaluate.confidence_cv``, ``benchmarks/fit_confidence.py``) and shipped
 in ``confidence.json`` with the confidence model.
@@ -17,7 +18,7 @@ in ``confidence.json`` with the confidence model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tripsearch.answer.answer_types import AnswerType, answers_type, recognise
 
@@ -31,23 +32,30 @@ SPANS = ("one", "next", "neighbour")
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """How answer sentences are chosen (see the module doc). The defaults are today's behaviour."""
+    """How answer sentences are chosen (see the module doc). The defaults are today's behaviour. ``ranker``: a
+    fitted ``sentence_ranker.SentenceRanker`` that chooses instead of the hand-set scores (``type_bonus`` and
+    ``span`` then unused); shipped as ``"ranker": true`` with its weights in ``sentence_ranker.json``."""
 
     type_bonus: float = 0.0
     span: str = "one"
     # Second stage: added to a passage whose post satisfies every event, year and author the question names.
     restrict_bonus: float = 0.0
+    ranker: object = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
         restrict = f" restrict+{self.restrict_bonus:g}" if self.restrict_bonus else ""
+        if self.ranker is not None:
+            return f"ranker {self.ranker.setting}{restrict}"
         return f"type+{self.type_bonus:g} span={self.span}{restrict}"
 
     def as_dict(self) -> dict:
-        return {"type_bonus": self.type_bonus, "span": self.span, "restrict_bonus": self.restrict_bonus}
+        out = {"type_bonus": self.type_bonus, "span": self.span, "restrict_bonus": self.restrict_bonus}
+        return {**out, "ranker": True} if self.ranker is not None else out
 
     @classmethod
     def from_dict(cls, data: dict | None) -> AnswerSettings:
+        """The settings ``as_dict`` wrote, without the ranker (``confidence.shipped_settings`` loads that)."""
         data = data or {}
         span = data.get("span", "one")
         return cls(
@@ -86,20 +94,25 @@ def sentence_scores(c, kind: AnswerType, settings: AnswerSettings) -> list[float
     return scores
 
 
-def _extend(c, i: int, scores: list[float], span: str) -> tuple[int, int]:
-    """The span around sentence ``i`` of ``c``: only adjacent sentences of the same talk, at most
-    ``MAX_SPAN_WORDS`` words together."""
+def span_ok(c, i: int, j: int) -> bool:
+    """Sentences ``i`` and ``j`` (adjacent) of candidate ``c`` may form one answer span: same talk, one line of
+    text, at most ``MAX_SPAN_WORDS`` words together."""
     n = len(c.passage.sentences)
+    if not 0 <= j < n or c.passage.sentences[j].part != c.passage.sentences[i].part:
+        return False
+    a, b = sorted((i, j))
+    if "\n" in c.passage.text[c.passage.sentences[a].end : c.passage.sentences[b].start]:
+        # A span stays on one line of text: a table row or a list item is a line of its own (field case
+        # C15: a row's neighbour is another service's row), and a paragraph's sentences seldom break at a line.
+        return False
+    return len(_text(c, i).split()) + len(_text(c, j).split()) <= MAX_SPAN_WORDS
+
+
+def _extend(c, i: int, scores: list[float], span: str) -> tuple[int, int]:
+    """The span around sentence ``i`` of ``c`` (``span_ok``)."""
 
     def ok(j: int) -> bool:
-        if not 0 <= j < n or c.passage.sentences[j].part != c.passage.sentences[i].part:
-            return False
-        a, b = sorted((i, j))
-        if "\n" in c.passage.text[c.passage.sentences[a].end : c.passage.sentences[b].start]:
-            # A span stays on one line of text: a table row or a list item is a line of its own (field case
-            # C15: a row's neighbour is another service's row), and a paragraph's sentences seldom break at a line.
-            return False
-        return len(_text(c, i).split()) + len(_text(c, j).split()) <= MAX_SPAN_WORDS
+        return span_ok(c, i, j)
 
     if span == "next" and ok(i + 1):
         return i, i + 1

@@ -8,6 +8,11 @@ the threshold that abstains on the most unanswerable questions while abstaining 
 the earlier, simpler one) is fitted on all the training folds with that threshold and applied to the held-out
 fold. The figures reported are the held-out ones (``crossval.CVResult``), never in-sample.
 
+Before that, per outer fold, how the first answer sentence is chosen (``choose_answer``): the hand-set answer
+settings (``ANSWER_CANDIDATES``, which fit nothing) are compared on the training folds with the learned sentence
+ranker (``answer.sentence_ranker``, each ``RANKER_SETTINGS``), whose figure there is itself out of fold (an inner
+grouped k-fold); a chosen ranker is fitted on the training folds and chooses the held-out fold's sentences.
+
 ``final_model`` is the standard final refit for shipping: the setting chosen the same way on all questions,
 then fitted on all of them.
 """
@@ -15,7 +20,7 @@ then fitted on all of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,11 +33,21 @@ from tripsearch.answer.confidence import (
     fit,
     shipped_model,
 )
+from tripsearch.answer.sentence_ranker import (
+    DEPTH,
+    RANKER_SETTINGS,
+    Pool,
+    RankerSetting,
+    SentenceRanker,
+    fit_ranker,
+    pool_of,
+)
 from tripsearch.answer.sentences import SPANS, AnswerSettings
 from tripsearch.errors import BadInput
 from tripsearch.evaluate.crossval import EVAL_K, CVResult, FoldResult, QuestionResult, figures_by_type, figures_of
 from tripsearch.evaluate.crossval import score as score_answer
 from tripsearch.evaluate.folds import folds
+from tripsearch.evaluate.matching import sentence_right
 from tripsearch.evaluate.questions import Question
 
 INNER_FOLDS = 4
@@ -50,6 +65,10 @@ class Drafted:
     result: QuestionResult
     signals: dict
     fixed: bool
+    # The units a sentence ranker chooses among (``sentence_ranker.Pool``) and, per unit, whether it is right
+    # (issue 11's ``sentence_right`` against the question's evidence); the same for every answer setting.
+    pool: Pool | None = field(default=None, repr=False, compare=False)
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def draft_questions(
@@ -64,12 +83,78 @@ def draft_questions(
     settings = list(settings or ANSWER_CANDIDATES)
     out: dict[str, dict[str, Drafted]] = {s.name: {} for s in settings}
     for n, q in enumerate(questions, start=1):
-        for s, d in zip(settings, draft_answers(index, q.question, k, Filters(), None, settings)):
+        drafts = draft_answers(index, q.question, k, Filters(), None, settings)
+        pool = labels = None
+        if drafts[0].ranked:
+            pool = pool_of(q.question, drafts[0].kind, list(drafts[0].ranked), DEPTH)
+            labels = unit_labels(pool, q)
+        for s, d in zip(settings, drafts):
             answer = Answer(q.question, d.sentences, d.hits, 0.0, d.fixed is not None, d.fixed or "")
-            out[s.name][q.id] = Drafted(score_answer(q, d.hits, answer), d.signals, d.fixed is not None)
+            out[s.name][q.id] = Drafted(score_answer(q, d.hits, answer), d.signals, d.fixed is not None, pool, labels)
         if progress:
             progress(n, len(questions))
     return out
+
+
+def unit_labels(pool: Pool, question: Question) -> np.ndarray:
+    """Per unit of ``pool``: would it, as the first answer, be right for ``question`` (``answer_sentence_right``:
+    cited from an evidence post, ``sentence_right`` against that evidence's quote)."""
+    return np.array(
+        [
+            any(pool.path(n) == file and sentence_right(pool.text(n), quote) for file, quote in question.evidence)
+            for n in range(len(pool.units))
+        ],
+        dtype=bool,
+    )
+
+
+def with_ranker(drafted: Drafted, ranker: SentenceRanker) -> Drafted:
+    """``drafted`` with its first answer chosen by ``ranker`` instead: only "sentence right" can change (the
+    passages, their order and the confidence signals do not depend on the answer setting)."""
+    if drafted.fixed or drafted.pool is None or not len(drafted.pool.units):
+        return drafted
+    best = ranker.best(drafted.pool)
+    return replace(drafted, result=replace(drafted.result, sentence_right=bool(drafted.labels[best])))
+
+
+def fit_on(ids: Sequence[str], drafted: dict[str, Drafted], setting: RankerSetting) -> SentenceRanker:
+    """The sentence ranker ``setting`` fitted on the answerable questions among ``ids``."""
+    rows = [drafted[i] for i in ids if drafted[i].result.answerable and drafted[i].pool is not None]
+    return fit_ranker([d.pool for d in rows], [d.labels for d in rows], setting, DEPTH)
+
+
+def ranker_objective(questions: Sequence[Question], drafted: dict[str, Drafted], setting, k: int = INNER_FOLDS):
+    """``_sentence_objective`` of the ranker ``setting`` on ``questions``, each question's first answer chosen by
+    a ranker fitted on the other (inner, grouped by post) folds: out of fold, so comparable with the hand-set
+    answer settings, which fit nothing."""
+    questions = list(questions)
+    k = min(k, _groups(questions))
+    if k < 2:
+        return -1.0
+    chosen = {}
+    for held in folds(questions, k):
+        held_ids = {q.id for q in held}
+        ranker = fit_on([q.id for q in questions if q.id not in held_ids], drafted, setting)
+        chosen.update({i: with_ranker(drafted[i], ranker) for i in held_ids})
+    return _sentence_objective(list(chosen), chosen)
+
+
+def choose_answer(
+    questions: Sequence[Question],
+    drafted_by: dict[str, dict[str, Drafted]],
+    rankers: Sequence[RankerSetting] = RANKER_SETTINGS,
+) -> tuple[str, RankerSetting | None]:
+    """The hand-set answer setting with the most right first answers on ``questions`` (``choose_answer_setting``),
+    unless a sentence ranker setting does better out of fold (``ranker_objective``); then (that hand setting's
+    name, the ranker setting). Ties go to the hand-set one."""
+    ids = [q.id for q in questions]
+    name = choose_answer_setting(ids, drafted_by)
+    value, best = _sentence_objective(ids, drafted_by[name]), None
+    for setting in rankers:
+        v = ranker_objective(questions, drafted_by[name], setting)
+        if v > value + 1e-12:
+            value, best = v, setting
+    return name, best
 
 
 def _sentence_objective(ids: Sequence[str], drafted: dict[str, Drafted]) -> float:
@@ -163,15 +248,21 @@ def cross_validate_confidence(
     fold_list: Sequence[Sequence[Question]],
     drafted_by: dict[str, dict[str, Drafted]],
     settings: Sequence[Setting] = SETTINGS,
+    rankers: Sequence[RankerSetting] = RANKER_SETTINGS,
 ) -> CVResult:
-    """Per outer fold, on the other folds only: the answer setting (``choose_answer_setting``), then the
-    confidence model and threshold (``select``); both applied to the held-out fold (see the module doc)."""
+    """Per outer fold, on the other folds only: the answer setting or sentence ranker (``choose_answer``; a ranker
+    is then fitted on those folds), then the confidence model and threshold (``select``); both applied to the
+    held-out fold (see the module doc)."""
     out = []
     for i, held in enumerate(fold_list):
         train = [q for j, fold in enumerate(fold_list) if j != i for q in fold]
-        answer = choose_answer_setting([q.id for q in train], drafted_by)
+        answer, ranker_setting = choose_answer(train, drafted_by, rankers)
         drafted = drafted_by[answer]
         model, value = select(train, drafted, settings)
+        if ranker_setting is not None:
+            ranker = fit_on([q.id for q in train], drafted, ranker_setting)
+            drafted = {q.id: with_ranker(drafted[q.id], ranker) for q in held}
+            answer = ranker_setting.name
         results = tuple(apply(drafted[q.id], model) for q in held)
         out.append(
             FoldResult(
@@ -193,10 +284,16 @@ def final_model(
     k: int,
     settings: Sequence[Setting] = SETTINGS,
     answer_settings: Sequence[AnswerSettings] = ANSWER_CANDIDATES,
-) -> ConfidenceModel:
-    """The model to ship: the answer setting, confidence setting and threshold chosen by ``k``-fold CV on all
-    ``questions``, fitted on all of them; the answer setting travels in the model's ``answer``."""
-    name = choose_answer_setting([q.id for q in questions], drafted_by)
+    rankers: Sequence[RankerSetting] = RANKER_SETTINGS,
+) -> tuple[ConfidenceModel, SentenceRanker | None]:
+    """The model to ship: the answer setting (or sentence ranker), confidence setting and threshold chosen by
+    ``k``-fold CV on all ``questions``, fitted on all of them; the answer setting travels in the model's
+    ``answer`` (``"ranker": true`` when the returned ranker, fitted on all questions, chooses the sentences)."""
+    name, ranker_setting = choose_answer(questions, drafted_by, rankers)
     model, _ = select(questions, drafted_by[name], settings, k)
     chosen = next(a for a in answer_settings if a.name == name)
-    return replace(model, answer=chosen.as_dict())
+    ranker = None
+    if ranker_setting is not None:
+        ranker = fit_on([q.id for q in questions], drafted_by[name], ranker_setting)
+        chosen = replace(chosen, ranker=ranker)
+    return replace(model, answer=chosen.as_dict()), ranker

@@ -1,0 +1,149 @@
+"""The learned answer-sentence ranker (``answer.sentence_ranker``): its features, its pairwise fit, its use by the
+answer stage (``AnswerSettings.ranker``) and the shipped weights. Small hand-made passages (the scores a real
+index would give are set by hand: a deterministic stand-in for the encoder), then the sample index."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tripsearch.answer.answer_types import AnswerType
+from tripsearch.answer.confidence import shipped_model, shipped_settings
+from tripsearch.answer.pipeline import draft_answer
+from tripsearch.answer.sentence_ranker import (
+    FEATURE_SETS,
+    FEATURES,
+    RANKER_FILE,
+    RankerSetting,
+    SentenceRanker,
+    choose_ranked,
+    fit_ranker,
+    pool_of,
+    shipped_ranker,
+)
+from tripsearch.answer.sentences import AnswerSettings, choose
+from tripsearch.records import Passage, PassagePart, PostMeta, SentenceSpan
+from tripsearch.search.filters import Filters
+
+EVENT = "Confy 2024"
+
+
+def _candidate(sentences: list[str], sims: list[float], score: float = 1.0, path: str = "confy.md"):
+    """A passage of one talk of a post titled after ``EVENT``, its sentences' cosines ``sims`` set by hand."""
+    text, spans = "", []
+    for s in sentences:
+        text += " " if text else ""
+        spans.append(SentenceSpan(len(text), len(text) + len(s), 3, 3, 0))
+        text += s
+    meta = PostMeta(path, f"{EVENT} day one", dt.date(2024, 5, 1))
+    passage = Passage(
+        "p-" + path, meta, "Keynote", ("Keynote",), 0, 3, 3, text, "h", tuple(spans), (PassagePart(("Keynote",), 3, 3),)
+    )
+    sims = np.array(sims)
+    # What pipeline._Candidate carries for the hand-set choice: cosine + 0.5 × word coverage (here: cosine only).
+    return SimpleNamespace(
+        hit=SimpleNamespace(path=path, score=score), passage=passage, sims=sims, sentence_scores=sims
+    )
+
+
+def _question(topic: str):
+    """A question about ``topic`` at the event: the event's words are in the post title, the topic's only in the
+    answer. The sentence naming the event has the higher cosine (as an encoder gives it), the answer the lower."""
+    question = f"What did they say about {topic} at {EVENT}?"
+    c = _candidate(
+        [
+            f"{EVENT} opened with a keynote in the big hall.",
+            f"The speaker showed that {topic} cut their latency in half.",
+            "Lunch was served outside.",
+        ],
+        [0.62, 0.50, 0.10],
+    )
+    return question, [c], 1  # the right sentence
+
+
+TOPICS = ["zebrafoo", "quuxbar", "flobnar", "wibblecache", "snorkdb", "plinkqueue", "grumblemesh", "twizzlerpc"]
+
+
+def test_the_pool_holds_sentences_and_same_line_spans_with_their_features():
+    question, cands, _ = _question("zebrafoo")
+    pool = pool_of(question, AnswerType("none"), cands)
+    assert [(u.first, u.last) for u in pool.units] == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)]
+    assert pool.x.shape == (5, len(FEATURES))
+    topic = pool.x[:, FEATURES.index("topic_cov")]
+    # The topic word is the only question word the post's title and heading lack: only units holding it cover it.
+    assert topic[2] == pytest.approx(1.0) and topic[0] == 0.0 and topic[1] == pytest.approx(1.0)
+    assert pool.x[0, FEATURES.index("cov")] > pool.x[2, FEATURES.index("cov")]  # the event's words
+
+
+def test_a_ranker_fitted_on_some_questions_picks_the_answer_the_hand_set_scores_miss():
+    pools, labels = [], []
+    for topic in TOPICS[:-1]:
+        question, cands, right = _question(topic)
+        pool = pool_of(question, AnswerType("none"), cands)
+        pools.append(pool)
+        labels.append(np.array([u.first <= right <= u.last and u.last == u.first for u in pool.units]))
+    ranker = fit_ranker(pools, labels, RankerSetting("small", 1.0))
+    question, cands, right = _question(TOPICS[-1])  # a question it was not fitted on
+    # Today's hand-set scores answer with the sentence naming the event; the ranker with the one about the topic.
+    assert choose(cands, AnswerType("none"), AnswerSettings())[0].first == 0
+    first = choose_ranked(pool_of(question, AnswerType("none"), cands), ranker)[0]
+    assert (first.first, first.last) == (right, right)
+    assert SentenceRanker.from_json(ranker.to_json()) == ranker
+    assert ranker.features == FEATURE_SETS["small"]
+
+
+def test_the_answer_stage_answers_with_the_rankers_choice(sample_index):
+    question = "How did they cut Lambda cold starts?"
+    plain = draft_answer(sample_index, question, 5, Filters(), settings=AnswerSettings())
+    # A ranker that prefers the sentence least like the question: the answer stage must follow it.
+    contrary = SentenceRanker(("cos",), (0.0,), (1.0,), (-1.0,), setting="contrary")
+    ranked = draft_answer(sample_index, question, 5, Filters(), settings=AnswerSettings(ranker=contrary))
+    assert ranked.sentences[0].text != plain.sentences[0].text
+    assert any(line.startswith("answer sentence chosen by the sentence ranker (contrary)") for line in ranked.notes)
+    # The confidence signals do not move with how the answer is chosen.
+    assert ranked.signals == plain.signals
+
+
+def test_the_shipped_ranker_is_plain_data_the_shipped_settings_load():
+    if not shipped_model().answer.get("ranker"):
+        pytest.skip("confidence.json ships the hand-set answer settings")
+    ranker = shipped_ranker()
+    assert set(ranker.features) <= set(FEATURES) and len(ranker.coef) == len(ranker.features)
+    assert SentenceRanker.from_json(RANKER_FILE.read_text(encoding="utf-8")) == ranker
+    assert shipped_settings().ranker == ranker
+
+
+def test_ask_explains_the_rankers_choice(sample_index):
+    if not shipped_model().answer.get("ranker"):
+        pytest.skip("confidence.json ships the hand-set answer settings")
+    answer = sample_index.ask("How bad were the Lambda cold starts on the payments checkout API?")
+    assert not answer.abstained
+    assert any("sentence ranker" in line for line in answer.explanation), answer.explanation
+
+
+def test_cross_validation_takes_the_ranker_only_when_it_wins_out_of_fold_and_it_changes_only_sentence_right():
+    from tripsearch.evaluate.confidence_cv import Drafted, choose_answer, with_ranker
+    from tripsearch.evaluate.crossval import QuestionResult
+    from tripsearch.evaluate.questions import Question
+
+    questions, drafted = [], {}
+    for n, topic in enumerate(TOPICS):
+        question, cands, right = _question(topic)
+        q = Question(f"q{n}", question, True, "topic", "", ((f"post{n}.md", "quote"),))  # one post each: 8 groups
+        pool = pool_of(question, AnswerType("none"), cands)
+        labels = np.array([u.first == u.last == right for u in pool.units])
+        # As drafted by the hand-set choice: the top passage holds the evidence, the first sentence is wrong.
+        result = QuestionResult(q.id, "topic", True, True, 1, 20.0, asked=True, ask_hit=True, sentence_right=False)
+        questions.append(q)
+        drafted[q.id] = Drafted(result, {"s_cosine": 0.6}, False, pool, labels)
+    name, ranker_setting = choose_answer(questions, {"type+0 span=one": drafted})
+    assert name == "type+0 span=one" and ranker_setting is not None
+    # Every unit wrong: nothing to learn, and the hand-set setting (ties go to it) stays.
+    none_right = {i: Drafted(d.result, d.signals, d.fixed, d.pool, d.labels & False) for i, d in drafted.items()}
+    assert choose_answer(questions, {"type+0 span=one": none_right}) == ("type+0 span=one", None)
+    ranker = fit_ranker([d.pool for d in drafted.values()], [d.labels for d in drafted.values()], ranker_setting)
+    after = with_ranker(drafted["q0"], ranker)
+    assert after.result.sentence_right and after.result.ask_hit and after.signals == drafted["q0"].signals
