@@ -16,16 +16,16 @@ raises ``IndexProblem`` if it asks for a passage that update removed (open it ag
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
 
 from tripsearch.errors import IndexMismatch, IndexNotFound, IndexProblem
 from tripsearch.passages import CHUNKER_VERSION
-from tripsearch.records import Passage, PostMeta
+from tripsearch.records import Passage, PostMeta, SkippedFile
 from tripsearch.search.fusion import SentenceMatrix, dense_scores
 from tripsearch.search.keyword import WEIGHTS, query_terms
-from tripsearch.search.terms import tokens
 from tripsearch.store.database import StoredPost
 from tripsearch.store.local import STAT_SAMPLE, sentence_rows
 from tripsearch.store.milvus_schema import (
@@ -34,6 +34,7 @@ from tripsearch.store.milvus_schema import (
     PASSAGE_FIELDS,
     POST_FIELDS,
     MilvusAddress,
+    analysed,
     connect,
     in_list,
     parse_address,
@@ -60,10 +61,10 @@ def live_collection(client, address: MilvusAddress) -> str | None:
 
 def keyword_text(question: str) -> str:
     """The question as Milvus's BM25 search takes it: ``search.keyword.query_terms`` (stop words out, identifiers
-    with their parts, CJK bigrams, quoted phrases), each written as the keyword fields hold text
-    (``terms.fts_text``: synthetic tokens for ``C++``/``node.js``). A phrase becomes its words: BM25 search has
-    no phrase match (FTS5 has), so "tail sampling" ranks passages with both words, side by side or not."""
-    return " ".join(dict.fromkeys(t for term in query_terms(question) for t in tokens(term)))
+    with their parts, CJK bigrams, quoted phrases), each ``analysed`` as the keyword fields are (synthetic tokens
+    for ``C++``/``node.js``, Porter stems). A phrase becomes its words: BM25 search has no phrase match (FTS5
+    has), so "tail sampling" ranks passages with both words, side by side or not."""
+    return " ".join(dict.fromkeys(t for term in query_terms(question) for t in analysed(term).split()))
 
 
 class MilvusStore:
@@ -133,12 +134,14 @@ class MilvusStore:
         return np.array([r for r in rows if r is not None], dtype=np.int64)
 
     def dense_scores(self, rows: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``LocalStore.dense_scores``'s formula over vectors read back from Milvus by passage id."""
+        """``LocalStore.dense_scores``'s formula: passage cosines from the passage vectors read back by id, sentence
+        cosines from a search of the sentence collection filtered to these passages (FLAT: exact, every sentence
+        returned; measured on the real corpus through milvus-lite, 1,200 passages: 563 ms against 1,785 ms for
+        reading their 7,960 sentence vectors back, same cosines to 1e-7)."""
         rows = np.asarray(rows, dtype=np.int64)
-        vectors, sentences = self._vectors(rows)
         index, local = sentence_rows(self.matrix, rows)
-        passage_sims = vectors @ query
-        sims = sentences @ query if len(sentences) else np.zeros(0, dtype=np.float32)
+        passage_sims = self._vectors(rows, with_sentences=False)[0] @ query
+        sims = self._sentence_sims(rows, query)
         return dense_scores(passage_sims, _best(passage_sims, sims, local, self.matrix.counts[rows] > 0)), index, sims
 
     def dense_sample(self, query: np.ndarray) -> np.ndarray:
@@ -191,6 +194,11 @@ class MilvusStore:
 
     # ---- beyond the seam ------------------------------------------------------------------
 
+    @property
+    def skipped(self) -> list[SkippedFile]:
+        """Files the last build could not read, and why (``Index.skipped`` of a local index)."""
+        return [SkippedFile(path, reason) for path, reason in json.loads(self.record.get("skipped", "[]"))]
+
     def expression(self, allowed: np.ndarray | None) -> str | None:
         """A Milvus filter expression for the rows ``allowed`` lets through: "" for every row, None for none.
 
@@ -209,20 +217,49 @@ class MilvusStore:
         inside, outside = paths[(passing > 0) & (total > 0)], paths[(passing == 0) & (total > 0)]
         return in_list("post", inside) if len(inside) <= len(outside) else f"not ({in_list('post', outside)})"
 
-    def _vectors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(passage vectors of ``rows`` (len, dim), their sentence vectors in sentence-row order (m, dim))."""
+    def _sentence_sims(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Cosine of ``query`` with every sentence of ``rows``, in sentence-row order (0 for one not found)."""
+        ids = [self.ids[r] for r in rows]
+        counts = self.matrix.counts[rows]
+        first = {pid: int(start) for pid, start in zip(ids, np.cumsum(counts) - counts)}
+        sims = np.zeros(int(counts.sum()), dtype=np.float32)
+        vector = [np.asarray(query, dtype=np.float32).tolist()]
+        with server_errors(self.address, "scoring sentences"):
+            for lo in range(0, len(ids), GET_BATCH):
+                for group in _by_count(ids[lo : lo + GET_BATCH], counts[lo : lo + GET_BATCH], MAX_TOPK):
+                    limit = int(sum(int(self.matrix.counts[self._row[pid]]) for pid in group))
+                    if not limit:
+                        continue
+                    found = self.client.search(
+                        sentences_of(self.collection),
+                        data=vector,
+                        anns_field="vector",
+                        filter=in_list("passage", group),
+                        limit=limit,
+                        search_params={"metric_type": "COSINE"},
+                        output_fields=["passage", "pos"],
+                    )
+                    for hit in found[0]:
+                        at = first[hit["entity"]["passage"]] + int(hit["entity"]["pos"])
+                        if at < len(sims):
+                            sims[at] = hit["distance"]
+        return sims
+
+    def _vectors(self, rows: np.ndarray, with_sentences: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(passage vectors of ``rows`` (len, dim), their sentence vectors in sentence-row order (m, dim); the
+        latter empty unless ``with_sentences``)."""
         ids = [self.ids[r] for r in rows]
         counts = self.matrix.counts[rows]
         first = {pid: int(start) for pid, start in zip(ids, np.cumsum(counts) - counts)}
         vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
-        sentences = np.zeros((int(counts.sum()), self.dim), dtype=np.float32)
+        sentences = np.zeros((int(counts.sum()) if with_sentences else 0, self.dim), dtype=np.float32)
         place = {pid: i for i, pid in enumerate(ids)}
         with server_errors(self.address, "reading vectors"):
             for lo in range(0, len(ids), GET_BATCH):
                 batch = ids[lo : lo + GET_BATCH]
                 for row in self.client.get(self.collection, ids=batch, output_fields=["dense"]):
                     vectors[place[row["id"]]] = row["dense"]
-                for group in _by_count(batch, counts[lo : lo + GET_BATCH], MAX_TOPK):
+                for group in _by_count(batch, counts[lo : lo + GET_BATCH], MAX_TOPK) if len(sentences) else []:
                     for row in self.client.query(
                         sentences_of(self.collection),
                         filter=in_list("passage", group),

@@ -61,9 +61,13 @@ def build_milvus(
     progress: BuildProgress | None = None,
     backend: str = "auto",
     vectors: str = DEFAULT_VECTORS,
+    seed: Path | str | None = None,
 ) -> BuildReport:
     """Bring the index at ``milvus://HOST:PORT/NAME`` up to date with ``posts_dir`` (``build.update_index``'s
     arguments and report; ``report.generation`` is the collection written, "" when nothing changed).
+
+    ``seed``: a local index folder whose vectors a full build reuses by content hash when it was built with the
+    same model and vector method (moving an index to Milvus without embedding it again).
 
     Raises ``BadInput`` (bad address or folder), ``IndexUnreachable`` (no server, or it failed mid-write: a full
     build's new collections are dropped and the alias is unchanged), ``IndexMismatch`` (built with another model),
@@ -92,7 +96,10 @@ def build_milvus(
         if not plan.dirty:
             report.passages = _count(client, live)
         elif previous.manifest is None:
-            report.generation = _write_build(client, address, live, plan, ref, (backend, vectors), progress, report)
+            seeded = _seed(seed, ref, vectors)
+            report.generation = _write_build(
+                client, address, live, plan, seeded, ref, (backend, vectors), progress, report
+            )
         else:
             _update_live(client, live, plan, previous, ref, (backend, vectors), progress, report)
             report.generation = live
@@ -191,15 +198,27 @@ def _write_rows(client, collection: str, passages, vectors, sentence_vectors, up
         write(sentences_of(collection), sentence_batch)
 
 
-def _write_build(client, address: MilvusAddress, live: str | None, plan: Plan, ref, how, progress, report) -> str:
-    """Every collection written afresh, then the alias moved to them; the new collections are dropped if anything
-    fails before the move. Returns the new passage collection's name."""
+def _seed(seed: Path | str | None, ref, vectors: str) -> _Previous:
+    """A local index's passages and vectors by content hash (``build._load_previous``), when it was built with
+    this model and made its vectors the same way; else nothing to reuse."""
+    if seed is None:
+        return _Previous()
+    from tripsearch.build import _load_previous as load_local
+
+    local = load_local(Path(seed), False, vectors)
+    if local.manifest is None or local.manifest.model_fingerprint != ref.fingerprint or not local.reusable:
+        return _Previous()
+    return local
+
+
+def _write_build(client, address: MilvusAddress, live, plan: Plan, seed: _Previous, ref, how, progress, report) -> str:
+    """Every collection written afresh (vectors embedded, or reused from ``seed``), then the alias moved to them;
+    the new collections are dropped if anything fails before the move. Returns the new passage collection's name."""
     collection = f"{address.name}__g{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S%f')}"
     try:
-        vectors, sentence_vectors, method, encoder = embed_missing(
-            plan.passages, _Previous(), ref, how, progress, report
-        )
-        create_collections(client, collection, encoder.dim, _record(ref, encoder.dim, encoder.kind, method, plan))
+        vectors, sentence_vectors, method, encoder = embed_missing(plan.passages, seed, ref, how, progress, report)
+        dim, kind = (encoder.dim, encoder.kind) if encoder else (seed.manifest.dim, seed.manifest.encoder_kind)
+        create_collections(client, collection, dim, _record(ref, dim, kind, method, plan))
         _write_rows(client, collection, plan.passages, vectors, sentence_vectors)
         for start in range(0, len(plan.stored), WRITE_BATCH):
             client.insert(posts_of(collection), [post_row(p) for p in plan.stored[start : start + WRITE_BATCH]])

@@ -9,8 +9,10 @@ collection's properties are the metadata record (model fingerprint, chunker vers
 properties, not the description, which milvus-lite does not keep (tests/test_milvus_capabilities.py).
 
 Keyword search is Milvus's ``BM25`` function over three analysed fields, the same three columns the FTS5 table has
-(post terms, heading path, text), each holding ``search.terms.fts_text`` of its text, so CJK bigrams and the
-synthetic tokens for ``C++``/``node.js`` are the same terms in both stores.
+(post terms, heading path, text), each holding ``analysed`` text: the tokens FTS5 indexes (``search.terms.fts_text``:
+CJK bigrams, synthetic tokens for ``C++``/``node.js``; lower-cased, diacritics removed, Porter-stemmed as FTS5's
+``porter unicode61 remove_diacritics 2`` does). Milvus's own analyzer then only splits at the spaces, so the terms
+are the local store's on any server (milvus-lite has no stemmer; Milvus's ``english`` one is Porter2, not Porter).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import datetime as dt
 import json
 import logging
 import re
+import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 
 from tripsearch.errors import BadInput, IndexUnreachable
 from tripsearch.records import Passage, PassagePart, PostMeta, SentenceSpan
-from tripsearch.search.terms import fts_text
+from tripsearch.search.terms import tokens
 from tripsearch.store.database import FileState, StoredPost, _post_terms
 
 SCHEME = "milvus://"
@@ -133,6 +137,31 @@ def in_list(field: str, values) -> str:
     return f"{field} in [{', '.join(quote(v) for v in values)}]"
 
 
+_STEMMABLE = re.compile(r"[a-z]{3,64}")
+
+
+@lru_cache(maxsize=200_000)
+def _term(token: str) -> str:
+    """One token as FTS5's ``porter unicode61 remove_diacritics 2`` stores it: diacritics off, then Porter's stem
+    (snowballstemmer's ``porter``, the original algorithm that SQLite's porter tokenizer implements)."""
+    import snowballstemmer
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
+    # SQLite's porter tokenizer stems only tokens of 3 to 64 letters a-z (fts5_tokenize.c); others pass through.
+    return _stemmer(snowballstemmer).stemWord(plain) if _STEMMABLE.fullmatch(plain) else plain
+
+
+@lru_cache(maxsize=1)
+def _stemmer(module):
+    return module.stemmer("porter")
+
+
+def analysed(text: str) -> str:
+    """``text`` as the BM25 fields hold it, and as a query is written for them: its keyword-index tokens
+    (``search.terms.tokens``), each normalised and stemmed as FTS5 does (``_term``), joined by spaces."""
+    return " ".join(_term(t) for t in tokens(text))
+
+
 def _day(date: dt.date | None) -> int:
     return (date - DAY0).days if date else NO_DAY
 
@@ -162,9 +191,9 @@ def passage_row(passage: Passage, vector) -> dict:
         "sentences": [list(span) for span in passage.sentences],
         "parts": [[list(part.heading_path), part.start_line, part.end_line] for part in passage.parts],
         "n_sentences": len(passage.sentences),
-        "kw_post": _fit(fts_text(_post_terms(meta))),
-        "kw_heading": _fit(fts_text(" ".join(passage.heading_path))),
-        "kw_text": _fit(fts_text(passage.text)),
+        "kw_post": _fit(analysed(_post_terms(meta))),
+        "kw_heading": _fit(analysed(" ".join(passage.heading_path))),
+        "kw_text": _fit(analysed(passage.text)),
         "dense": [float(x) for x in vector],
     }
 
