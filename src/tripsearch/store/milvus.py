@@ -6,7 +6,7 @@ order) with each row's post and sentence count, so a search's candidates and the
 work as they do over the local store. The search stage's arithmetic runs here, on what Milvus returns: dense
 candidates come from Milvus's HNSW search (filters inside the search, as a filter expression), and each candidate
 is then scored exactly as ``LocalStore`` scores it (0.3·passage + 0.7·best-sentence cosine, ``search.fusion``),
-from its passage and sentence vectors read back by id. BM25 is Milvus's, per column, summed with FTS5's weights.
+from its passage and sentence vectors read back by id. BM25 is Milvus's, over FTS5's columns and weights.
 
 What a reader sees is the build the alias named when it opened (the collection is pinned): a rebuild moves the
 alias and leaves that collection in place (the previous build is kept, as the local store keeps two generations).
@@ -25,12 +25,12 @@ from tripsearch.errors import IndexMismatch, IndexNotFound, IndexProblem
 from tripsearch.passages import CHUNKER_VERSION
 from tripsearch.records import Passage, PostMeta, SkippedFile
 from tripsearch.search.fusion import SentenceMatrix, dense_scores
-from tripsearch.search.keyword import WEIGHTS, query_terms
+from tripsearch.search.keyword import query_terms
 from tripsearch.store.database import StoredPost
 from tripsearch.store.local import STAT_SAMPLE, sentence_rows
 from tripsearch.store.milvus_schema import (
     FORMAT,
-    KEYWORD_FIELDS,
+    KEYWORD_FIELD,
     PASSAGE_FIELDS,
     POST_FIELDS,
     MilvusAddress,
@@ -155,27 +155,25 @@ class MilvusStore:
         return dense_scores(passage_sims, _best(passage_sims, sentences @ query, local, has))
 
     def keyword_top(self, question: str, limit: int) -> KeywordTop:
-        """BM25 of the three keyword fields (post terms, heading, text), each searched by Milvus's BM25 function and
-        summed with FTS5's column weights (``search.keyword.WEIGHTS``). The count, sum and sum of squares are over
-        every match Milvus returns, up to ``MAX_TOPK`` per field. Scores are taken as magnitudes: milvus-lite
-        returns them negated, Milvus positive (tests/test_milvus_capabilities.py)."""
+        """Milvus's BM25 over the keyword field (``milvus_schema.keyword_document``: FTS5's columns and weights). The
+        count, sum and sum of squares are over every match Milvus returns (up to ``MAX_TOPK``). Scores are taken as
+        magnitudes: milvus-lite returns them negated, Milvus positive (tests/test_milvus_capabilities.py)."""
         text = keyword_text(question)
         if not text or not len(self):
             return KeywordTop([], 0, 0.0, 0.0)
         scores = np.zeros(len(self), dtype=np.float64)
         with server_errors(self.address, "searching"):
-            for field, weight in zip(KEYWORD_FIELDS, WEIGHTS):
-                found = self.client.search(
-                    self.collection,
-                    data=[text],
-                    anns_field=f"{field}_bm25",
-                    limit=min(len(self), MAX_TOPK),
-                    output_fields=["id"],
-                )
-                for hit in found[0]:
-                    row = self._row.get(hit["id"])
-                    if row is not None:
-                        scores[row] += weight * abs(hit["distance"])
+            found = self.client.search(
+                self.collection,
+                data=[text],
+                anns_field=f"{KEYWORD_FIELD}_bm25",
+                limit=min(len(self), MAX_TOPK),
+                output_fields=["id"],
+            )
+            for hit in found[0]:
+                row = self._row.get(hit["id"])
+                if row is not None:
+                    scores[row] = abs(hit["distance"])
         matched = np.flatnonzero(scores > 0)
         best = matched[np.argsort(-scores[matched], kind="stable")][:limit]
         values = scores[matched]
