@@ -259,3 +259,15 @@ def test_address_parsing():
     for bad in ("milvus://host:99999/x", "milvus://host/", "milvus://host/9name", "milvus://host/a-b", "http://h/x"):
         with pytest.raises(BadInput):
             parse_address(bad)
+
+
+def test_a_local_index_seeds_a_build_without_embedding(milvus_server, sample_index_dir, local_store):
+    """``seed``: moving a local index to Milvus reuses its vectors by content hash; nothing is embedded again."""
+    from tripsearch.store.milvus import open_milvus_store
+    from tripsearch.store.milvus_build import build_milvus
+
+    address = _address(milvus_server, "seeded")
+    report = build_milvus(address, SAMPLE_POSTS, rebuild=True, seed=sample_index_dir)
+    assert report.embedded == 0 and report.reused == report.passages == len(local_store)
+    assert not report.model_loaded
+    assert {p.id: p for p in _all(open_milvus_store(address))} == {p.id: p for p in _all(local_store)}
