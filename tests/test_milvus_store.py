@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import SAMPLE_POSTS
-from milvus_server import free_port, milvus_server  # noqa: F401  (fixture)
+from milvus_server import free_port, milvus_server, needs_milvus, start_server  # noqa: F401  (fixture)
 
 from tripsearch.errors import BadInput, IndexMismatch, IndexNotFound, IndexUnreachable
 from tripsearch.search.filters import Filters
@@ -271,3 +271,40 @@ def test_a_local_index_seeds_a_build_without_embedding(milvus_server, sample_ind
     assert report.embedded == 0 and report.reused == report.passages == len(local_store)
     assert not report.model_loaded
     assert {p.id: p for p in _all(open_milvus_store(address))} == {p.id: p for p in _all(local_store)}
+
+
+def test_a_mask_that_splits_a_post_is_searched_by_id(milvus_store, local_store, query):
+    """Filters mask whole posts; any other mask (here every third row) still filters inside the search, by id, and
+    the passage vectors read back are the local store's."""
+    allowed = np.zeros(len(milvus_store), dtype=bool)
+    allowed[::3] = True
+    assert milvus_store.expression(allowed).startswith("id in [")
+    rows = milvus_store.dense_candidates(query, 8, allowed)
+    assert len(rows) == 8 and allowed[rows].all()
+    ids = _ids(milvus_store, rows)
+    local_rows = [local_store.row_of(pid) for pid in ids]
+    np.testing.assert_allclose(milvus_store.passage_vectors(rows), local_store.vectors[local_rows], atol=1e-6)
+    assert milvus_store.expression(np.zeros(len(milvus_store), dtype=bool)) is None
+    assert milvus_store.expression(np.ones(len(milvus_store), dtype=bool)) == ""
+
+
+@needs_milvus
+def test_a_server_that_goes_away_is_a_one_line_error(tmp_path, sample_index_dir, capfd):
+    """A store whose server stops under it: each call raises ``IndexUnreachable`` in one line, and pymilvus prints
+    no traceback of its own (its loggers are quieted: we report the failure)."""
+    from tripsearch.store.milvus import open_milvus_store
+    from tripsearch.store.milvus_build import build_milvus
+
+    server = start_server(tmp_path / "data")
+    try:
+        address = _address(server, "going")
+        build_milvus(address, SAMPLE_POSTS, seed=sample_index_dir)
+        store = open_milvus_store(address)
+    finally:
+        assert server.stop() == 0
+    capfd.readouterr()
+    for call in (lambda: store.keyword_top("lambda", 5), lambda: store.fetch([0])):
+        with pytest.raises(IndexUnreachable, match="Milvus failed while") as error:
+            call()
+        assert "\n" not in str(error.value) and address in str(error.value)
+    assert "Traceback" not in capfd.readouterr().err

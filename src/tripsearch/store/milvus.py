@@ -140,7 +140,7 @@ class MilvusStore:
         reading their 7,960 sentence vectors back, same cosines to 1e-7)."""
         rows = np.asarray(rows, dtype=np.int64)
         index, local = sentence_rows(self.matrix, rows)
-        passage_sims = self._vectors(rows, with_sentences=False)[0] @ query
+        passage_sims = self.passage_vectors(rows) @ query
         sims = self._sentence_sims(rows, query)
         return dense_scores(passage_sims, _best(passage_sims, sims, local, self.matrix.counts[rows] > 0)), index, sims
 
@@ -214,6 +214,10 @@ class MilvusStore:
         paths = np.array([meta.path for meta in self.post_list], dtype=object)
         inside, outside = paths[(passing > 0) & (total > 0)], paths[(passing == 0) & (total > 0)]
         return in_list("post", inside) if len(inside) <= len(outside) else f"not ({in_list('post', outside)})"
+
+    def passage_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """The passage vectors of ``rows`` (len, dim), read back by id (what ``Index.related`` starts from)."""
+        return self._vectors(np.asarray(rows, dtype=np.int64), with_sentences=False)[0]
 
     def _sentence_sims(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Cosine of ``query`` with every sentence of ``rows``, in sentence-row order (0 for one not found)."""

@@ -102,8 +102,13 @@ def connect(address: MilvusAddress):
 def quiet_pymilvus() -> None:
     """pymilvus logs every failed call with a traceback at ERROR; we turn those failures into one-line errors, so
     its log stays quiet unless the application configured that logger itself. (milvus-lite also makes every
-    ``query_iterator`` warn that it has no MVCC timestamp to give.)"""
-    for name in ("pymilvus.decorators", "pymilvus.client.iterator.query_iterator"):
+    ``query_iterator`` warn that it has no MVCC timestamp to give, and a server that went away makes the
+    connection manager log its failed reconnect with a traceback.)"""
+    for name in (
+        "pymilvus.decorators",
+        "pymilvus.client.iterator.query_iterator",
+        "pymilvus.client.connection_manager",
+    ):
         log = logging.getLogger(name)
         if log.level == logging.NOTSET:
             log.setLevel(logging.CRITICAL)
