@@ -11,7 +11,8 @@ vectors yet (reusing a changed post's unchanged passages by content hash), and t
   post (same bytes, new mtime) only has its post row rewritten. Nothing changed: no model load, no writes.
 
 Milvus has no transaction over several rows: during an incremental update a reader can see one post half
-updated (a passage upserted, its old neighbour not yet deleted). One writer at a time, as for the local index.
+updated (a passage upserted, its old neighbour not yet deleted). A post's row (its content hash) is written last,
+so an update cut short (server gone) is redone by the next run. One writer at a time, as for the local index.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import datetime as dt
 import json
 import time
 from pathlib import Path
+
+import numpy as np
 
 from tripsearch.build import DEFAULT_VECTORS, VECTOR_METHODS, BuildProgress, BuildReport, Plan, _Previous, scan
 from tripsearch.embed.build_vectors import embed_missing
@@ -276,9 +279,7 @@ def _update_live(client, live: str, plan: Plan, previous: _Previous, ref, how, p
     )
 
 
-def _matrix(rows: list, previous: _Previous):
-    import numpy as np
-
+def _matrix(rows: list, previous: _Previous) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(-1, previous.manifest.dim)
 
 
