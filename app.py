@@ -20,6 +20,7 @@ from tripsearch.build import update_index
 from tripsearch.errors import IndexNotFound, IndexProblem, TripsearchError
 from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, talks_line, where
 from tripsearch.search.blocks import mark_sentences
+from tripsearch.search.modes import SearchMode, mode_help
 from tripsearch.store.generations import current_generation
 
 ROOT = Path(__file__).resolve().parent
@@ -91,7 +92,7 @@ def sidebar(idx) -> dict:
         since = st.sidebar.date_input("From", min(dates), min_value=dt.date(1990, 1, 1))
         until = st.sidebar.date_input("To", max(dates), min_value=dt.date(1990, 1, 1))
     st.sidebar.header("Search")
-    mode = st.sidebar.radio("Mode", ["hybrid", "dense", "keyword"], horizontal=True)
+    mode = st.sidebar.radio("Mode", [mode.value for mode in SearchMode], horizontal=True, help=mode_help())
     k = st.sidebar.slider("Results", 1, 20, 5)
     return {
         "author": None if author == "(any)" else author,
@@ -187,7 +188,7 @@ def page(posts_dir: Path, index_dir: Path) -> None:
         return
     filters = {key: options[key] for key in ("author", "tag", "post", "since", "until")}
     answer = idx.ask(question, k=options["k"], **filters)
-    if options["mode"] == "hybrid":
+    if options["mode"] == SearchMode.HYBRID:  # the mode Index.ask searches with: its hits are the answer's
         hits = list(answer.hits)
     else:
         found = idx.search(question, k=options["k"], mode=options["mode"], **filters)

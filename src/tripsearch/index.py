@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tripsearch.errors import BadInput, PassageNotFound
+from tripsearch.errors import PassageNotFound
 from tripsearch.records import Hit, Passage, SkippedFile
 from tripsearch.search.blocks import group_windows
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.filters import Filters
-from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
+from tripsearch.search.fusion import SentenceMatrix, dense_scores
 from tripsearch.search.grounding import grounding_boost
 from tripsearch.search.keyword import keyword_rows
+from tripsearch.search.modes import SearchMode, rank_of
 from tripsearch.store import generations as gen
 from tripsearch.store.ann import ANN_FILE, read_ann
 from tripsearch.store.database import (
@@ -36,7 +37,7 @@ from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, 
 if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not needed to search
     from tripsearch.build import BuildProgress, BuildReport
 
-MODES = ("hybrid", "dense", "keyword", "hybrid-rrf")
+MODES = tuple(mode.value for mode in SearchMode)  # the names, for callers that list them (notebooks)
 BLOCK_POOL = 3  # passages looked at per hit asked for: windows of one talk fold into one hit (search.blocks)
 DEFAULT_INDEX = Path("index")
 
@@ -277,7 +278,7 @@ class Index:
         self,
         query: str,
         k: int = 10,
-        mode: str = "hybrid",
+        mode: SearchMode | str = SearchMode.HYBRID,
         author: str | None = None,
         tag: str | None = None,
         since=None,
@@ -287,8 +288,9 @@ class Index:
         """The ``k`` hits that best match ``query``, among those the filters let through, best first. Windows of
         one talk that rank among the returned passages come back as one hit (``search.blocks``).
 
-        ``mode``: one of ``MODES`` (hybrid: 0.7·z(dense) + 0.3·z(BM25), see ``search.fusion``, plus a boost for
-        the posts of an event, year or author the query names, see ``search.grounding``). ``author`` and
+        ``mode``: a ``search.modes.SearchMode`` or its string (hybrid: 0.7·z(dense) + 0.3·z(BM25), see
+        ``search.fusion``, plus a boost for the posts of an event, year or author the query names, see
+        ``search.grounding``; every mode's formula is in ``search.modes.MODE_TABLE``). ``author`` and
         ``tag`` compare NFC and case-folded; ``since``/``until`` are dates or full ``YYYY-MM-DD`` strings,
         inclusive; ``post`` is a path or part of one. Raises ``BadInput`` for an unknown mode or an unreadable
         date, ``IndexMismatch`` when the model the index was built with cannot be loaded.
@@ -329,16 +331,16 @@ class Index:
             first, row = before, row - 1
         return (passage.post.path, first.ordinal), passage.ordinal
 
-    def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
+    def _search(self, query: str, k: int, mode: SearchMode | str, filters: Filters, vector: np.ndarray | None = None):
         """Hits, plus the sentence similarities the answer stage reuses."""
-        if mode not in MODES:
-            raise BadInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        mode = SearchMode.of(mode)
+        rule = mode.rule
         if not query.strip() or not self.passages:
             return [], None
         allowed = filters.post_mask(self.posts.ordered(), self._post_of_row) if filters.active else None
         if allowed is not None and not allowed.any():
             return [], None
-        if mode != "keyword" and vector is None:
+        if rule.dense and vector is None:
             vector = self.embed_query(query)
         candidates = self._candidates()
         if candidates is not None:  # past ANN_MIN_ROWS: a few hundred candidates, scored as below
@@ -352,12 +354,12 @@ class Index:
             )
         else:
             rows, scores, dense, keyword, sentence_sims = self._exact_scores(query, mode, allowed, vector)
-        if mode == "keyword":
+        if rule.matches_only:
             scores = np.where(keyword > 0, keyword, -np.inf)
-        elif mode in ("hybrid", "hybrid-rrf"):
-            scores = self._grounded(query, mode, rows, scores, dense)
-        dense_rank = _ranks(rows, dense)
-        keyword_rank = _ranks(rows, keyword, positive_only=True)
+        if rule.ground is not None:
+            scores = rule.ground(scores, self._grounding_boost(query, rows), rows, dense)
+        dense_rank = rank_of(rows, dense)
+        keyword_rank = rank_of(rows, keyword, positive_only=True)
         order = [i for i in np.argsort(-scores, kind="stable")[:k] if np.isfinite(scores[i])]
         passages = self.passages.fetch(rows[order])
         hits = [
@@ -366,36 +368,23 @@ class Index:
         ]
         return hits, sentence_sims
 
-    def _exact_scores(self, query: str, mode: str, allowed: np.ndarray | None, vector: np.ndarray | None):
+    def _exact_scores(self, query: str, mode: SearchMode, allowed: np.ndarray | None, vector: np.ndarray | None):
         """(rows, scores, dense, keyword, sentence similarities) with every row that passes scored."""
+        rule = mode.rule
         rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(self.passages))
         dense = sentence_sims = keyword = None
-        if mode != "keyword":
+        if rule.dense:
             dense, sentence_sims = self.dense_scores(vector)
             dense = dense[rows]
-        if mode != "dense":
+        if rule.keyword:
             keyword = self.keyword_scores(query)[rows]
-        if mode == "dense":
-            scores = dense
-        elif mode == "keyword":
-            scores = keyword
-        elif mode == "hybrid-rrf":
-            fused = reciprocal_rank_fusion([_order(rows, dense), _order(rows, keyword, positive_only=True)])
-            scores = np.array([fused.get(int(r), 0.0) for r in rows])
-        else:
-            scores = convex_fusion(dense, keyword)
-        return rows, scores, dense, keyword, sentence_sims
+        return rows, rule.fuse(rows, dense, keyword), dense, keyword, sentence_sims
 
-    def _grounded(self, query: str, mode: str, rows: np.ndarray, scores: np.ndarray, dense: np.ndarray) -> np.ndarray:
-        """``scores`` of ``rows`` with the posts the query names favoured (``search.grounding``): hybrid adds the
-        boost to the fused score; hybrid-rrf takes those rows, by dense score, as a third ranked list."""
+    def _grounding_boost(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """``search.grounding.BOOST`` for the ``rows`` whose post the query names, else 0 (the mode's
+        ``ModeRule.ground`` says how it enters: hybrid adds it; hybrid-rrf ranks those rows by dense score)."""
         paths = [meta.path for meta in self.posts.ordered()]
-        boost = grounding_boost(self.grounded_posts(query), paths, self._post_of_row, rows)
-        if mode == "hybrid":
-            return scores + boost
-        named = np.flatnonzero(boost > 0)
-        fused = reciprocal_rank_fusion([_order(rows[named], dense[named])])
-        return scores + np.array([fused.get(int(r), 0.0) for r in rows])
+        return grounding_boost(self.grounded_posts(query), paths, self._post_of_row, rows)
 
     def _candidates(self) -> CandidateSearch | None:
         """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``)."""
@@ -471,17 +460,3 @@ class Index:
     def passage(self, passage_id: str) -> Passage:
         """The ``Passage`` with this id; ``PassageNotFound`` if it is not here."""
         return self.passages[self.row_of(passage_id)]
-
-
-def _order(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> list[int]:
-    if scores is None:
-        return []
-    keep = np.argsort(-scores, kind="stable")
-    if positive_only:
-        keep = keep[scores[keep] > 0]
-    return rows[keep].tolist()
-
-
-def _ranks(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> dict[int, int]:
-    """row → 1-based rank in one list."""
-    return {row: rank for rank, row in enumerate(_order(rows, scores, positive_only), start=1)}
