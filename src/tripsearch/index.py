@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tripsearch.errors import PassageNotFound
-from tripsearch.records import Hit, Passage, SkippedFile
+from tripsearch.records import Hit, Passage, ScoredPassage, SkippedFile
 from tripsearch.search.blocks import group_windows
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.filters import Filters
@@ -295,8 +295,30 @@ class Index:
         inclusive; ``post`` is a path or part of one. Raises ``BadInput`` for an unknown mode or an unreadable
         date, ``IndexMismatch`` when the model the index was built with cannot be loaded.
         """
-        hits = self._search(query, k * BLOCK_POOL, mode, Filters.of(author, tag, since, until, post))[0]
-        return group_windows(hits, k, self.talk_of)
+        found = self.scored_passages(query, k * BLOCK_POOL, Filters.of(author, tag, since, until, post), mode)
+        return group_windows([s.hit for s in found], k, self.talk_of)
+
+    def scored_passages(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: SearchMode | str = SearchMode.HYBRID,
+        vector: np.ndarray | None = None,
+    ) -> list[ScoredPassage]:
+        """The ``k`` best passages for ``query`` (best first, windows of one talk NOT folded together), each with
+        its ``Hit``, its ``Passage`` and its sentences' cosines with the question: what the answer stage reads
+        (``records.ScoredPassage``). ``filters``: a ``search.filters.Filters`` (None: no filter); ``vector``: the
+        question's unit vector when the caller has embedded it already (else embedded here unless the mode is
+        keyword). Raises as ``search`` does."""
+        hits, rows, passages, sentence_sims = self._ranked(query, k, SearchMode.of(mode), filters or Filters(), vector)
+        if sentence_sims is None:
+            return [ScoredPassage(hit, passage, None) for hit, passage in zip(hits, passages)]
+        starts, counts = self.sentences.starts, self.sentences.counts
+        return [
+            ScoredPassage(hit, passage, sentence_sims[starts[row] : starts[row] + counts[row]])
+            for hit, row, passage in zip(hits, rows, passages)
+        ]
 
     @property
     def understander(self):
@@ -331,15 +353,15 @@ class Index:
             first, row = before, row - 1
         return (passage.post.path, first.ordinal), passage.ordinal
 
-    def _search(self, query: str, k: int, mode: SearchMode | str, filters: Filters, vector: np.ndarray | None = None):
-        """Hits, plus the sentence similarities the answer stage reuses."""
-        mode = SearchMode.of(mode)
+    def _ranked(self, query: str, k: int, mode: SearchMode, filters: Filters, vector: np.ndarray | None):
+        """(hits, their rows, their passages, every sentence row's similarity or None), best first."""
         rule = mode.rule
+        nothing = [], np.zeros(0, dtype=np.int64), [], None
         if not query.strip() or not self.passages:
-            return [], None
+            return nothing
         allowed = filters.post_mask(self.posts.ordered(), self._post_of_row) if filters.active else None
         if allowed is not None and not allowed.any():
-            return [], None
+            return nothing
         if rule.dense and vector is None:
             vector = self.embed_query(query)
         candidates = self._candidates()
@@ -366,7 +388,7 @@ class Index:
             hit_from(passage, scores[i], dense_rank.get(int(rows[i])), keyword_rank.get(int(rows[i])))
             for i, passage in zip(order, passages)
         ]
-        return hits, sentence_sims
+        return hits, rows[order], passages, sentence_sims
 
     def _exact_scores(self, query: str, mode: SearchMode, allowed: np.ndarray | None, vector: np.ndarray | None):
         """(rows, scores, dense, keyword, sentence similarities) with every row that passes scored."""
