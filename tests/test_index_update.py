@@ -1,0 +1,43 @@
+"""``Index.update``: the new generation's whole state replaces the old one (``store.opened.OpenedGeneration``)."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import SAMPLE_POSTS
+
+from tripsearch import Index
+
+NEW_POST = """---
+title: "Zephyrconf 2025: notes from the quokka track"
+date: 2025-06-02
+authors: ["Mira Solberg"]
+tags: ["observability"]
+---
+
+## Quokka telemetry at scale - Ada Lindqvist
+
+Ada Lindqvist showed how her team ships quokka telemetry from 900 edge devices through one collector per site.
+The collectors batch every ten seconds, and the central store keeps thirty days of raw points.
+"""
+
+
+def test_update_swaps_in_the_new_generation_and_what_is_learnt_from_it(tmp_path):
+    posts = shutil.copytree(SAMPLE_POSTS, tmp_path / "posts")
+    idx = Index.build(posts, tmp_path / "index")
+    question = "What did they say about telemetry at Zephyrconf 2025?"
+    assert idx.grounded_posts(question) == frozenset()  # the first generation's metadata: no post of 2025
+    first, encoder = idx.generation, idx.encoder
+    (posts / "zephyrconf-2025.md").write_text(NEW_POST, encoding="utf-8")
+
+    report = idx.update()
+
+    assert not report.nothing_changed and report.added == 1, report.summary()
+    assert idx.generation != first and idx.encoder is encoder  # a new generation, the same loaded model
+    assert idx.grounded_posts(question) == frozenset({"zephyrconf-2025.md"})  # not the first generation's
+    assert idx.search("quokka telemetry from edge devices", k=1)[0].path == "zephyrconf-2025.md"
+    assert len(idx.passages) == len(Index.open(tmp_path / "index").passages)
+
+    state = idx._opened
+    assert idx.update().nothing_changed and idx._opened is state  # nothing changed: nothing reopened
+    idx.close()
