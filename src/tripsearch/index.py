@@ -51,6 +51,7 @@ class Index:
     # ---- the opened generation ------------------------------------------------------------
     @property
     def index_dir(self) -> Path:
+        """The index folder (it holds ``CURRENT`` and the generation folders)."""
         return self._opened.index_dir
 
     @property
@@ -60,10 +61,12 @@ class Index:
 
     @property
     def manifest(self) -> gen.Manifest:
+        """The generation's manifest: model, fingerprint, dims, posts folder, files and their checksums."""
         return self._opened.manifest
 
     @property
     def posts(self) -> PostTable:
+        """Every post's metadata by path (``posts.ordered()``: all of them in row order)."""
         return self._opened.posts
 
     @property
@@ -88,6 +91,7 @@ class Index:
 
     @property
     def _vectors(self) -> np.ndarray:
+        """The passage vectors, n × dim float32 (mapped until the first exact search reads them in)."""
         return self._opened.vectors
 
     @property
@@ -155,6 +159,8 @@ class Index:
     # ---- searching ------------------------------------------------------------------------
     @property
     def encoder(self):
+        """The model the index was built with, loaded on first use. Raises ``IndexMismatch`` when it is gone or
+        is not the same model any more (fingerprint or dims)."""
         with self._encoder_lock:
             if self._encoder is None:
                 from tripsearch.embed import load_encoder

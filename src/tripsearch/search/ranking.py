@@ -4,6 +4,11 @@ Below ``store.ann.ANN_MIN_ROWS`` every row that passes the filters is scored exa
 passage and sentence vectors, BM25 of every match); past it the generation has an HNSW graph and
 ``search.candidates`` scores a few hundred candidates through the ``store.seam.PassageStore``. Which scores a
 mode needs and how they are fused come from ``search.modes.MODE_TABLE``. ``Index`` is the front door over this.
+
+What ``rank`` reads of the opened generation (``store.opened.OpenedGeneration``): ``passages`` (length, ``fetch``
+by row), ``posts.ordered()`` and ``post_of_row`` (filters, grounding), ``candidates``; only the exact path reads
+``vectors``, ``sentences``, ``con``/``lock`` and calls ``exact_ready``. A state over another ``PassageStore`` (a
+server engine) sets ``candidates`` to a ``CandidateSearch`` over that store, and the exact path is never taken.
 """
 
 from __future__ import annotations
