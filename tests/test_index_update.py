@@ -1,4 +1,5 @@
-"""``Index.update``: the new generation's whole state replaces the old one (``store.opened.OpenedGeneration``)."""
+"""One opened generation's state (``store.opened.OpenedGeneration``): ``Index.update`` replaces it whole, and
+what is learnt from its metadata is read from it without loading every passage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 from conftest import SAMPLE_POSTS
 
 from tripsearch import Index
+from tripsearch.answer.vocabulary import IndexMetadata, SessionRef
 
 NEW_POST = """---
 title: "Zephyrconf 2025: notes from the quokka track"
@@ -41,3 +43,11 @@ def test_update_swaps_in_the_new_generation_and_what_is_learnt_from_it(tmp_path)
     state = idx._opened
     assert idx.update().nothing_changed and idx._opened is state  # nothing changed: nothing reopened
     idx.close()
+
+
+def test_the_metadata_read_from_the_columns_is_what_every_passage_says(sample_index):
+    """``OpenedGeneration.talks`` (two columns) gives the ``IndexMetadata`` that reading every passage gives."""
+    posts, talks = sample_index._opened.talks()
+    from_columns = IndexMetadata(tuple(posts), tuple(SessionRef(path, heading) for path, heading in talks))
+    assert len(from_columns.posts) == len(sample_index.posts.ordered()) and from_columns.sessions
+    assert from_columns == IndexMetadata.from_passages(sample_index.passages)

@@ -8,13 +8,14 @@ state it started with, and never sees half of one generation and half of the nex
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from tripsearch.errors import PassageNotFound
-from tripsearch.records import SkippedFile
+from tripsearch.records import PostMeta, SkippedFile
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.fusion import SentenceMatrix
 from tripsearch.store import generations as gen
@@ -114,6 +115,21 @@ class OpenedGeneration:
                     self.sentences.vectors = read_rows(self.generation / SENTENCES_FILE, self.manifest.dim)
                 except (OSError, ValueError):
                     pass  # the generation folder was removed under us: the maps still read it, slower
+
+    def talks(self) -> tuple[list[PostMeta], list[tuple[str, tuple[str, ...]]]]:
+        """(every post that has a passage, in the order of its first row; every distinct (post path, heading
+        path) with a heading, in row order): what is learnt from the metadata (``answer.understand``), read
+        from two short columns instead of every passage's text and sentences."""
+        posts: dict[str, None] = {}
+        talks: dict[tuple[str, tuple[str, ...]], None] = {}
+        with self.lock:
+            found = self.con.execute("SELECT post_path, heading_path FROM passages ORDER BY row").fetchall()
+        for path, heading_path in found:
+            posts.setdefault(path, None)
+            heading = tuple(json.loads(heading_path))
+            if heading:
+                talks.setdefault((path, heading), None)
+        return [self.posts[path] for path in posts], list(talks)
 
     def row_of(self, passage_id: str) -> int:
         """The row (0…n-1: SQLite row, FAISS vector) of a passage id; ``PassageNotFound`` if it is not here."""
