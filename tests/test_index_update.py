@@ -30,6 +30,7 @@ def test_update_swaps_in_the_new_generation_and_what_is_learnt_from_it(tmp_path)
     question = "What did they say about telemetry at Zephyrconf 2025?"
     assert idx.grounded_posts(question) == frozenset()  # the first generation's metadata: no post of 2025
     first, encoder = idx.generation, idx.encoder
+    pinned = idx._pinned()  # what ask answers from: one generation for the whole question
     (posts / "zephyrconf-2025.md").write_text(NEW_POST, encoding="utf-8")
 
     report = idx.update()
@@ -39,6 +40,12 @@ def test_update_swaps_in_the_new_generation_and_what_is_learnt_from_it(tmp_path)
     assert idx.grounded_posts(question) == frozenset({"zephyrconf-2025.md"})  # not the first generation's
     assert idx.search("quokka telemetry from edge devices", k=1)[0].path == "zephyrconf-2025.md"
     assert len(idx.passages) == len(Index.open(tmp_path / "index").passages)
+    # A question that started before the update keeps reading the first generation, whole (its folder may be
+    # gone: what is open stays readable), with the same model.
+    assert pinned.generation == first and pinned.encoder is encoder
+    assert all(h.path != "zephyrconf-2025.md" for h in pinned.search("quokka telemetry from edge devices", k=3))
+    assert pinned.grounded_posts(question) == frozenset()
+    assert pinned.ask("How did they cut Lambda cold starts?").hits
 
     state = idx._opened
     assert idx.update().nothing_changed and idx._opened is state  # nothing changed: nothing reopened

@@ -35,6 +35,16 @@ BLOCK_POOL = 3  # passages looked at per hit asked for: windows of one talk fold
 DEFAULT_INDEX = Path("index")
 
 
+class _Models:
+    """The loaded models (encoder, cross-encoders by folder), shared by an ``Index`` and the views of it that
+    ``ask`` pins to one generation; they outlive updates. ``lock`` also guards the understander's first build."""
+
+    def __init__(self, encoder=None):
+        self.encoder = encoder
+        self.lock = threading.Lock()
+        self.cross_encoders: dict = {}
+
+
 class Index:
     """One index folder's live generation, loaded for searching. Cheap to open; the model loads on first use.
 
@@ -42,11 +52,14 @@ class Index:
     ``update`` replaces it whole. The encoder and any cross-encoder belong to the ``Index`` and outlive updates.
     """
 
-    def __init__(self, opened: OpenedGeneration, encoder=None):
+    def __init__(self, opened: OpenedGeneration, encoder=None, models: _Models | None = None):
         self._opened = opened
-        self._encoder = encoder
-        self._encoder_lock = threading.Lock()
-        self._cross_encoders: dict = {}
+        self._models = models or _Models(encoder)
+
+    def _pinned(self) -> Index:
+        """A view of this index that keeps reading today's generation whatever ``update`` does meanwhile (the
+        answer stage asks the index several times per question), with the same models."""
+        return Index(self._opened, models=self._models)
 
     # ---- the opened generation ------------------------------------------------------------
     @property
@@ -161,8 +174,9 @@ class Index:
     def encoder(self):
         """The model the index was built with, loaded on first use. Raises ``IndexMismatch`` when it is gone or
         is not the same model any more (fingerprint or dims)."""
-        with self._encoder_lock:
-            if self._encoder is None:
+        models = self._models
+        with models.lock:
+            if models.encoder is None:
                 from tripsearch.embed import load_encoder
 
                 # TRIPSEARCH_BACKEND=sentence-transformers forces the slow path (benchmarks compare both).
@@ -180,8 +194,8 @@ class Index:
                         f"(fingerprint {self.manifest.model_fingerprint}, {self.manifest.dim} dims); the model found "
                         f"now has fingerprint {encoder.fingerprint}, {encoder.dim} dims. Rebuild the index."
                     )
-                self._encoder = encoder
-            return self._encoder
+                models.encoder = encoder
+            return models.encoder
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's unit vector, shape (dim,), float32, from the index's model (loaded on first use)."""
@@ -269,7 +283,7 @@ class Index:
         return self._understander(self._opened)
 
     def _understander(self, opened: OpenedGeneration):
-        with self._encoder_lock:
+        with self._models.lock:
             if opened.understander is None:
                 from tripsearch.answer.understand import Understander
                 from tripsearch.answer.vocabulary import IndexMetadata, SessionRef
@@ -320,11 +334,11 @@ class Index:
         from tripsearch.answer.pipeline import answer_question
 
         model = self._cross_encoder(cross_encoder) if cross_encoder else None
-        return answer_question(self, question, k, Filters.of(author, tag, since, until, post), model)
+        return answer_question(self._pinned(), question, k, Filters.of(author, tag, since, until, post), model)
 
     def _cross_encoder(self, path: str):
-        with self._encoder_lock:
-            cache = self._cross_encoders
+        with self._models.lock:
+            cache = self._models.cross_encoders
             if path not in cache:
                 from tripsearch.errors import ModelNotFound, ModelProblem
 
