@@ -78,19 +78,17 @@ def sidebar(idx) -> dict:
         f"{len(idx.posts)} posts · {len(idx.passages)} passages · model {m.model} · built {m.built_at[:16].replace('T', ' ')} UTC"
     )
     st.sidebar.header("Filters")
-    authors = sorted({a for meta in idx.posts.values() for a in meta.authors})
-    tags = sorted({t for meta in idx.posts.values() for t in meta.tags})
+    facets = idx.facets()  # every author and tag, the date range: asked of the store seam
     titles = {meta.path: meta.title for meta in idx.posts.values()}
-    dates = [meta.date for meta in idx.posts.values() if meta.date]
-    author = st.sidebar.selectbox("Author", ["(any)"] + authors)
-    tag = st.sidebar.selectbox("Tag", ["(any)"] + tags)
+    author = st.sidebar.selectbox("Author", ["(any)", *facets.authors])
+    tag = st.sidebar.selectbox("Tag", ["(any)", *facets.tags])
     post = st.sidebar.selectbox(
         "Post", ["(any)"] + sorted(titles, key=titles.get), format_func=lambda p: titles.get(p, p)
     )
     since = until = None
-    if dates and st.sidebar.checkbox("Limit dates"):
-        since = st.sidebar.date_input("From", min(dates), min_value=dt.date(1990, 1, 1))
-        until = st.sidebar.date_input("To", max(dates), min_value=dt.date(1990, 1, 1))
+    if facets.first and st.sidebar.checkbox("Limit dates"):
+        since = st.sidebar.date_input("From", facets.first, min_value=dt.date(1990, 1, 1))
+        until = st.sidebar.date_input("To", facets.last, min_value=dt.date(1990, 1, 1))
     st.sidebar.header("Search")
     mode = st.sidebar.radio("Mode", [mode.value for mode in SearchMode], horizontal=True, help=mode_help())
     k = st.sidebar.slider("Results", 1, 20, 5)
