@@ -20,7 +20,6 @@ from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import SentenceMatrix
 from tripsearch.search.modes import SearchMode
-from tripsearch.search.ranking import hit_from  # noqa: F401  (re-exported: older imports)
 from tripsearch.store import generations as gen
 from tripsearch.store.opened import OpenedGeneration, open_current
 from tripsearch.store.rows import PassageRows, PostTable
