@@ -191,7 +191,7 @@ def test_long_talk_windows_and_a_trailing_scrap_cite_their_own_parts():
 
 def test_citation_for_uses_the_sentence_part():
     from tripsearch.answer.pipeline import citation_for
-    from tripsearch.index import hit_from
+    from tripsearch.search.ranking import hit_from
 
     passages, _ = field_post("C19-short-talks-merged", "lightning-between.md")
     p = passages[0]
