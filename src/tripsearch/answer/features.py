@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import snowballstemmer
+
 from tripsearch.search.keyword import STOPWORDS as STOPWORD_SET
 from tripsearch.search.keyword import query_terms
 from tripsearch.search.terms import coverage_keys, is_cjk, is_symbolic, tokens, words
 
+_STEMMER = snowballstemmer.stemmer("english")  # Porter2, the stemmer family FTS5's porter tokenizer uses
 
+
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    # Enough folding to match "talks"/"talk", "scaling"/"scale", without a stemmer's surprises.
-    for suffix in ("ing", "ies", "es", "ed", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+    # A real stemmer: "cutting"/"cut", "talks"/"talk", "scaling"/"scale" (a suffix list made "cutting" "cutt").
+    return _STEMMER.stemWord(word)
 
 
 @lru_cache(maxsize=65536)  # the same sentences come back question after question (app, eval)

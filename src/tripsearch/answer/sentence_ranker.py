@@ -135,11 +135,19 @@ def _weights(terms: QuestionTerms, candidates) -> dict[str, float]:
     return {t: math.log(1.0 + n / (1.0 + sum(t in s for s in sets))) for t in terms.terms}
 
 
+# One question word left once the post's title, tags, year and talk heading are set aside is seldom the topic:
+# it is the question's subject ("how did the payments company cut Lambda cold starts?" under the talk "Cutting
+# Lambda cold starts in a payments API" leaves "company", and the sentence introducing the company won).
+TOPIC_MIN_WORDS = 2
+
+
 def _topic_coverage(weights: dict[str, float], found: frozenset[str], passage, sentence: int) -> float:
     meta = passage.post
     year = str(meta.date.year) if meta.date else ""
     known = term_set(" ".join([meta.title, year, *meta.tags, *passage.part_of(sentence).heading_path]))
     topic = {t: w for t, w in weights.items() if t not in known}
+    if len(topic) < TOPIC_MIN_WORDS:
+        return 0.0
     total = sum(topic.values())
     return sum(w for t, w in topic.items() if t in found) / total if total else 0.0
 
