@@ -20,6 +20,7 @@ from tripsearch.build import update_index
 from tripsearch.errors import IndexNotFound, IndexProblem, TripsearchError
 from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, talks_line, where
 from tripsearch.search.blocks import mark_sentences
+from tripsearch.search.modes import SearchMode, mode_help
 from tripsearch.store.generations import current_generation
 
 ROOT = Path(__file__).resolve().parent
@@ -77,21 +78,19 @@ def sidebar(idx) -> dict:
         f"{len(idx.posts)} posts · {len(idx.passages)} passages · model {m.model} · built {m.built_at[:16].replace('T', ' ')} UTC"
     )
     st.sidebar.header("Filters")
-    authors = sorted({a for meta in idx.posts.values() for a in meta.authors})
-    tags = sorted({t for meta in idx.posts.values() for t in meta.tags})
+    facets = idx.facets()  # every author and tag, the date range: asked of the store seam
     titles = {meta.path: meta.title for meta in idx.posts.values()}
-    dates = [meta.date for meta in idx.posts.values() if meta.date]
-    author = st.sidebar.selectbox("Author", ["(any)"] + authors)
-    tag = st.sidebar.selectbox("Tag", ["(any)"] + tags)
+    author = st.sidebar.selectbox("Author", ["(any)", *facets.authors])
+    tag = st.sidebar.selectbox("Tag", ["(any)", *facets.tags])
     post = st.sidebar.selectbox(
         "Post", ["(any)"] + sorted(titles, key=titles.get), format_func=lambda p: titles.get(p, p)
     )
     since = until = None
-    if dates and st.sidebar.checkbox("Limit dates"):
-        since = st.sidebar.date_input("From", min(dates), min_value=dt.date(1990, 1, 1))
-        until = st.sidebar.date_input("To", max(dates), min_value=dt.date(1990, 1, 1))
+    if facets.first and st.sidebar.checkbox("Limit dates"):
+        since = st.sidebar.date_input("From", facets.first, min_value=dt.date(1990, 1, 1))
+        until = st.sidebar.date_input("To", facets.last, min_value=dt.date(1990, 1, 1))
     st.sidebar.header("Search")
-    mode = st.sidebar.radio("Mode", ["hybrid", "dense", "keyword"], horizontal=True)
+    mode = st.sidebar.radio("Mode", [mode.value for mode in SearchMode], horizontal=True, help=mode_help())
     k = st.sidebar.slider("Results", 1, 20, 5)
     return {
         "author": None if author == "(any)" else author,
@@ -187,7 +186,7 @@ def page(posts_dir: Path, index_dir: Path) -> None:
         return
     filters = {key: options[key] for key in ("author", "tag", "post", "since", "until")}
     answer = idx.ask(question, k=options["k"], **filters)
-    if options["mode"] == "hybrid":
+    if options["mode"] == SearchMode.HYBRID:  # the mode Index.ask searches with: its hits are the answer's
         hits = list(answer.hits)
     else:
         found = idx.search(question, k=options["k"], mode=options["mode"], **filters)

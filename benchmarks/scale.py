@@ -248,7 +248,7 @@ def worker(index_dir: str, work: Path) -> dict:
         for q, v in zip(questions, qvecs):
             t = time.perf_counter()
             if with_vector:
-                hits = idx._search(q, 10, mode, filters, v)[0]
+                hits = [s.hit for s in idx.scored_passages(q, 10, filters, mode, v)]
             else:
                 hits = idx.search(q, k=10, mode=mode, **(FILTER if filters.active else {}))
             times.append(time.perf_counter() - t)

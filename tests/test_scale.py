@@ -133,26 +133,28 @@ def test_ann_index_finds_what_exact_search_finds(ann_index_dir, sample_index_dir
     for query, vector in zip(QUERIES, vectors):
         nearest = np.argsort(-(np.asarray(exact._vectors) @ vector))[:8]
         assert set(search.dense_rows(vector, None).tolist()) == set(nearest.tolist()), query
-        ann_hits = graph._search(query, 3, "dense", Filters(), vector)[0]
-        exact_hits = exact._search(query, len(exact.passages), "dense", Filters(), vector)[0]
+        ann_hits = _hits(graph, query, 3, "dense", vector=vector)
+        exact_hits = _hits(exact, query, len(exact.passages), "dense", vector=vector)
         exact_score = {h.passage_id: h.score for h in exact_hits}
         assert np.allclose([h.score for h in ann_hits], [exact_score[h.passage_id] for h in ann_hits], atol=1e-5)
-        assert graph._search(query, 3, "keyword", Filters())[0] == exact._search(query, 3, "keyword", Filters())[0]
+        assert _hits(graph, query, 3, "keyword") == _hits(exact, query, 3, "keyword")
     for query, vector in zip(QUERIES[:3], vectors[:3]):  # the sample's own topics
         for mode in ("dense", "hybrid"):
-            top = graph._search(query, 1, mode, Filters(), vector)[0][0]
-            assert top.passage_id == exact._search(query, 1, mode, Filters(), vector)[0][0].passage_id, (query, mode)
+            top = _hits(graph, query, 1, mode, vector=vector)[0]
+            assert top.passage_id == _hits(exact, query, 1, mode, vector=vector)[0].passage_id, (query, mode)
 
 
 def test_candidate_sentence_similarities_are_the_exact_ones(ann_index_dir, sample_index_dir):
     graph, exact = Index.open(ann_index_dir), Index.open(sample_index_dir)
     vector = exact.encoder.encode(["how did they cut Lambda cold starts"])[0]
-    hits, sims = graph._search("cold starts", 5, "hybrid", Filters(), vector)
+    found = graph.scored_passages("cold starts", 5, Filters(), "hybrid", vector)
     _, exact_sims = exact.dense_scores(vector)
-    for hit in hits:  # what the answer stage reads: index.sentences.starts[row] … + counts[row]
-        row = graph.row_of(hit.passage_id)
-        first, count = graph.sentences.starts[row], graph.sentences.counts[row]
-        assert np.allclose(sims[first : first + count], exact_sims[first : first + count], atol=1e-6)
+    assert found
+    for scored in found:  # what the answer stage reads (records.ScoredPassage)
+        row = exact.row_of(scored.hit.passage_id)
+        first, count = exact.sentences.starts[row], exact.sentences.counts[row]
+        assert len(scored.sentence_sims) == len(scored.passage.sentences) == count
+        assert np.allclose(scored.sentence_sims, exact_sims[first : first + count], atol=1e-6)
 
 
 def test_filtered_ann_search_still_returns_k(ann_index_dir, monkeypatch):
@@ -168,5 +170,10 @@ def test_filtered_ann_search_still_returns_k(ann_index_dir, monkeypatch):
     for query in QUERIES:
         hits = idx.search(query, k=k, mode="dense", post=post)
         assert len(hits) >= 1 and all(h.path == post for h in hits)
-        raw = idx._search(query, k, "dense", Filters.of(post=post))[0]
+        raw = _hits(idx, query, k, "dense", Filters.of(post=post))
         assert len(raw) == k and all(h.path == post for h in raw), query
+
+
+def _hits(idx: Index, query: str, k: int, mode: str, filters: Filters | None = None, vector=None) -> list:
+    """The ranked hits before windows are folded into blocks (``Index.scored_passages``)."""
+    return [scored.hit for scored in idx.scored_passages(query, k, filters, mode, vector)]

@@ -11,6 +11,7 @@ import click
 
 from tripsearch.cli_output import answer_dict, hit_dict, passage_dict, print_answer, print_hit, print_warnings
 from tripsearch.errors import TripsearchError  # stdlib only: keeps start-up light
+from tripsearch.search.modes import SearchMode, mode_help  # stdlib only too
 
 
 class _Commands(click.Group):
@@ -245,7 +246,13 @@ def filter_options(func):
 @click.argument("queries", nargs=-1)
 @index_option
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many passages.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), default="hybrid", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice([mode.value for mode in SearchMode]),
+    default=SearchMode.HYBRID.value,
+    show_default=True,
+    help=mode_help(),
+)
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
 def query(queries, index_dir, k, mode, author, tag, since, until, post, as_json) -> None:
@@ -320,7 +327,8 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
 @click.option(
     "--mode",
     "modes",
-    type=click.Choice(["hybrid", "dense", "keyword", "hybrid-rrf", "rerank", "all"]),
+    # "rerank" is evaluate.crossval.ASK_MODE: the passage order of Index.ask (imported only when eval runs)
+    type=click.Choice([*(mode.value for mode in SearchMode), "rerank", "all"]),
     default="hybrid",
     show_default=True,
 )
@@ -345,7 +353,7 @@ def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None
     questions = load_question_files(questions_files)
     fold_list = make_folds(questions, folds) if folds else None  # bad K fails before the index is opened
     idx = _open_index(index_dir)
-    chosen = ["hybrid", "dense", "keyword", "hybrid-rrf", ASK_MODE] if modes == "all" else [modes]
+    chosen = [*(mode.value for mode in SearchMode), ASK_MODE] if modes == "all" else [modes]
     runs = chosen if ASK_MODE in chosen else [*chosen, ASK_MODE]  # the ask run gives the answer figures
 
     def progress(name: str, done: int, total: int) -> None:

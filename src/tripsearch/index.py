@@ -1,4 +1,8 @@
-"""``Index``: the library's front door. Build, open, update and search one index folder."""
+"""``Index``: the library's front door. Build, open, update and search one index folder.
+
+The state of one opened generation is a ``store.opened.OpenedGeneration`` (``update`` swaps it for the new
+one in one assignment); scoring is ``search.ranking``; the answer stage is ``answer.pipeline``.
+"""
 
 from __future__ import annotations
 
@@ -9,118 +13,99 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tripsearch.errors import BadInput, PassageNotFound
-from tripsearch.records import Hit, Passage, SkippedFile
+from tripsearch.records import Hit, Passage, ScoredPassage, SkippedFile
+from tripsearch.search import ranking
 from tripsearch.search.blocks import group_windows
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.filters import Filters
-from tripsearch.search.fusion import SentenceMatrix, convex_fusion, dense_scores, reciprocal_rank_fusion
-from tripsearch.search.grounding import grounding_boost
-from tripsearch.search.keyword import keyword_rows
+from tripsearch.search.fusion import SentenceMatrix
+from tripsearch.search.modes import SearchMode
+from tripsearch.search.ranking import hit_from  # noqa: F401  (re-exported: older imports)
 from tripsearch.store import generations as gen
-from tripsearch.store.ann import ANN_FILE, read_ann
-from tripsearch.store.database import (
-    DB_FILE,
-    check_database_file,
-    load_skipped,
-    open_database,
-    passage_count,
-    row_columns,
-    row_of_id,
-)
-from tripsearch.store.local import LocalStore
+from tripsearch.store.opened import OpenedGeneration, open_current
 from tripsearch.store.rows import PassageRows, PostTable
-from tripsearch.store.seam import Facets
-from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_rows, read_vectors
+from tripsearch.store.seam import Facets, PassageStore
+from tripsearch.store.vectors import VECTORS_FILE, read_vectors
 
 if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not needed to search
     from tripsearch.build import BuildProgress, BuildReport
 
-MODES = ("hybrid", "dense", "keyword", "hybrid-rrf")
+MODES = tuple(mode.value for mode in SearchMode)  # the names, for callers that list them (notebooks)
 BLOCK_POOL = 3  # passages looked at per hit asked for: windows of one talk fold into one hit (search.blocks)
 DEFAULT_INDEX = Path("index")
 
 
-def hit_from(passage: Passage, score: float, dense_rank: int | None = None, keyword_rank: int | None = None) -> Hit:
-    meta = passage.post
-    return Hit(
-        passage_id=passage.id,
-        text=passage.text,
-        path=meta.path,
-        post_title=meta.title,
-        session_title=passage.session_title,
-        heading_path=passage.heading_path,
-        start_line=passage.start_line,
-        end_line=passage.end_line,
-        date=meta.date,
-        authors=meta.authors,
-        tags=meta.tags,
-        url=meta.url,
-        score=float(score),
-        dense_rank=dense_rank,
-        keyword_rank=keyword_rank,
-        talks=passage.parts,
-    )
+class _Models:
+    """The loaded models (encoder, cross-encoders by folder), shared by an ``Index`` and the views of it that
+    ``ask`` pins to one generation; they outlive updates. ``lock`` also guards the understander's first build."""
+
+    def __init__(self, encoder=None):
+        self.encoder = encoder
+        self.lock = threading.Lock()
+        self.cross_encoders: dict = {}
 
 
 class Index:
-    """One generation of an index, loaded for searching. Cheap to open; the model loads on first use."""
+    """One index folder's live generation, loaded for searching. Cheap to open; the model loads on first use.
 
-    def __init__(self, index_dir: Path, generation: Path, encoder=None):
-        self.index_dir = index_dir
-        self.generation = generation
-        self.manifest = gen.read_manifest(generation, verify=False)
-        # Checksums read every byte: done here for a small generation, else by `tripsearch verify`. What a
-        # damaged file most often is (truncated, emptied, appended to) the header and size checks below catch.
-        total = gen.verify_files(generation, self.manifest, checksums=False)
-        if total <= gen.VERIFY_ON_OPEN_BYTES:
-            gen.verify_files(generation, self.manifest)
-        db_path = generation / DB_FILE
-        self._sql_lock = threading.RLock()  # one SQLite connection shared by the app's threads
-        try:
-            check_database_file(db_path)
-            self._con = open_database(db_path)
-            n = passage_count(self._con)
-            counts, self._post_of_row = row_columns(self._con)
-            self.skipped: list[SkippedFile] = load_skipped(self._con)
-        except Exception as exc:  # sqlite3.DatabaseError and friends: say which file
-            raise gen.IndexCorrupt(f"{db_path}: unreadable ({exc})") from None
-        self.posts = PostTable(self._con, self._sql_lock)
-        self.passages = PassageRows(self._con, self._sql_lock, n, self.posts)
-        try:
-            self._vectors = map_vectors(generation / VECTORS_FILE, self.manifest.dim)
-            sentence_vectors = map_vectors(generation / SENTENCES_FILE, self.manifest.dim)
-        except ValueError as exc:
-            raise gen.IndexCorrupt(str(exc)) from None
-        if len(self._vectors) != n:
-            raise gen.IndexCorrupt(f"{generation / VECTORS_FILE}: {len(self._vectors)} vectors for {n} passages")
-        if len(counts) != n or len(sentence_vectors) != counts.sum():
-            raise gen.IndexCorrupt(
-                f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {counts.sum()} sentences"
-            )
-        self.sentences = SentenceMatrix(sentence_vectors, counts)
-        # The graph is read now, not on first search: a build may remove this generation's folder while a
-        # reader still uses it, and what is open (the maps, the database) stays readable, a path does not.
-        self._ann = None
-        if ANN_FILE in self.manifest.files:
-            try:
-                self._ann = read_ann(generation / ANN_FILE, n, self.manifest.dim)
-            except ValueError as exc:
-                raise gen.IndexCorrupt(str(exc)) from None
-        # The search stage's side of the store seam (store.seam): what another engine would stand behind.
-        self.store = LocalStore(
-            self._vectors,
-            self.sentences,
-            self._ann,
-            self._con,
-            self._sql_lock,
-            self.passages,
-            self.posts,
-            self.manifest.model_fingerprint,
-        )
-        self._candidate_search = CandidateSearch(self.store, len(sentence_vectors)) if self._ann is not None else None
-        self._encoder = encoder
-        self._encoder_lock = threading.Lock()
+    Everything of the generation (database, maps, metadata learnt from it) is one ``OpenedGeneration``;
+    ``update`` replaces it whole. The encoder and any cross-encoder belong to the ``Index`` and outlive updates.
+    """
+
+    def __init__(self, opened: OpenedGeneration, encoder=None, models: _Models | None = None):
+        self._opened = opened
+        self._models = models or _Models(encoder)
+
+    def _pinned(self) -> Index:
+        """A view of this index that keeps reading today's generation whatever ``update`` does meanwhile (the
+        answer stage asks the index several times per question), with the same models."""
+        return Index(self._opened, models=self._models)
+
+    # ---- the opened generation ------------------------------------------------------------
+    @property
+    def index_dir(self) -> Path:
+        """The index folder (it holds ``CURRENT`` and the generation folders)."""
+        return self._opened.index_dir
+
+    @property
+    def generation(self) -> Path:
+        """The generation folder this index reads (``index_dir/gen-…``)."""
+        return self._opened.generation
+
+    @property
+    def manifest(self) -> gen.Manifest:
+        """The generation's manifest: model, fingerprint, dims, posts folder, files and their checksums."""
+        return self._opened.manifest
+
+    @property
+    def posts(self) -> PostTable:
+        """Every post's metadata by path (``posts.ordered()``: all of them in row order)."""
+        return self._opened.posts
+
+    @property
+    def passages(self) -> PassageRows:
+        """Every passage by row (0…n-1), read from SQLite when first asked for."""
+        return self._opened.passages
+
+    @property
+    def skipped(self) -> list[SkippedFile]:
+        """The files the build could not read, with why."""
+        return self._opened.skipped
+
+    @property
+    def sentences(self) -> SentenceMatrix:
+        """Every prose sentence's vector, grouped by passage row."""
+        return self._opened.sentences
+
+    @property
+    def store(self) -> PassageStore | None:
+        """The ``store.seam.PassageStore`` the search stage asks (None once closed)."""
+        return self._opened.store
+
+    @property
+    def _vectors(self) -> np.ndarray:
+        """The passage vectors, n × dim float32 (mapped until the first exact search reads them in)."""
+        return self._opened.vectors
 
     @property
     def _faiss(self):
@@ -135,21 +120,7 @@ class Index:
         Raises ``IndexNotFound`` (no index there yet), ``IndexCorrupt`` (a file is damaged or does not match
         its manifest), ``IndexMismatch`` (another index format); all are ``tripsearch.errors.IndexProblem``.
         """
-        index_dir = Path(index_dir)
-        if not index_dir.is_dir():
-            raise gen.IndexNotFound(f"{index_dir}: no index here yet; build one with `tripsearch index POSTS_DIR`")
-        for _attempt in range(5):
-            generation = gen.current_generation(index_dir)
-            if generation is None:
-                raise gen.IndexNotFound(f"{index_dir}: no index here yet; build one with `tripsearch index POSTS_DIR`")
-            try:
-                return cls(index_dir, generation, encoder)
-            except (gen.IndexCorrupt, FileNotFoundError):
-                # Builds may have published twice since we read CURRENT and removed this generation:
-                # if CURRENT moved on, open the new one; if not, the index really is broken.
-                if gen.current_generation(index_dir) == generation:
-                    raise
-        raise gen.IndexCorrupt(f"{index_dir / gen.POINTER}: keeps changing; is an indexer stuck in a loop?")
+        return cls(open_current(Path(index_dir)), encoder)
 
     @classmethod
     def build(
@@ -173,7 +144,11 @@ class Index:
         return cls.open(index_dir)
 
     def update(self, posts_dir: Path | str | None = None, progress: BuildProgress | None = None) -> BuildReport:
-        """Bring the index up to date with ``posts_dir`` (default: the folder it was built from), then reload.
+        """Bring the index up to date with ``posts_dir`` (default: the folder it was built from), then read the
+        new generation: its whole state (``OpenedGeneration``: database, maps, the metadata the questions are
+        understood against) replaces this one's in one assignment; a search already running in another thread
+        finishes on the state it started with. The old state is left to the garbage collector, not closed, for
+        that reason. The loaded model is kept.
 
         Returns the ``BuildReport``; raises what ``build`` raises.
         """
@@ -181,7 +156,7 @@ class Index:
 
         report = update_index(posts_dir or self.manifest.posts_dir, self.index_dir, progress=progress)
         if not report.nothing_changed:
-            self.__dict__.update(Index.open(self.index_dir, self._encoder).__dict__)
+            self._opened = open_current(self.index_dir)
         return report
 
     def verify(self) -> int:
@@ -192,17 +167,16 @@ class Index:
     def close(self) -> None:
         """Close the database and let go of the mapped vector files (a map holds its file open: an unmount of
         the folder, or a removal on some file systems, would find it busy)."""
-        self._con.close()
-        empty = np.zeros((0, self.manifest.dim), dtype=np.float32)
-        self._vectors = empty
-        self.sentences = SentenceMatrix(empty, [])
-        self.store = self._ann = self._candidate_search = None
+        self._opened.close()
 
     # ---- searching ------------------------------------------------------------------------
     @property
     def encoder(self):
-        with self._encoder_lock:
-            if self._encoder is None:
+        """The model the index was built with, loaded on first use. Raises ``IndexMismatch`` when it is gone or
+        is not the same model any more (fingerprint or dims)."""
+        models = self._models
+        with models.lock:
+            if models.encoder is None:
                 from tripsearch.embed import load_encoder
 
                 # TRIPSEARCH_BACKEND=sentence-transformers forces the slow path (benchmarks compare both).
@@ -220,64 +194,32 @@ class Index:
                         f"(fingerprint {self.manifest.model_fingerprint}, {self.manifest.dim} dims); the model found "
                         f"now has fingerprint {encoder.fingerprint}, {encoder.dim} dims. Rebuild the index."
                     )
-                self._encoder = encoder
-            return self._encoder
-
-    def _exact_ready(self) -> None:
-        """Swap the maps for aligned copies in RAM before the first search that scores every row (below
-        ``ANN_MIN_ROWS``; ``store.vectors.read_rows`` says why): opening stays a map, searching stays as fast
-        as when the rows were read at open. The candidate path past that size never calls this."""
-        with self._encoder_lock:
-            if isinstance(self._vectors, np.memmap) and self._ann is None:
-                try:
-                    self._vectors = read_rows(self.generation / VECTORS_FILE, self.manifest.dim)
-                    self.sentences.vectors = read_rows(self.generation / SENTENCES_FILE, self.manifest.dim)
-                except (OSError, ValueError):
-                    pass  # the generation folder was removed under us: the maps still read it, slower
+                models.encoder = encoder
+            return models.encoder
 
     def embed_query(self, text: str) -> np.ndarray:
+        """The question's unit vector, shape (dim,), float32, from the index's model (loaded on first use)."""
         return self.encoder.encode([text])[0]
 
     def dense_scores(self, question_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(passage dense scores, sentence similarities) for every row."""
-        self._exact_ready()
-        passage_sims = self._vectors @ question_vector
-        sentence_sims = self.sentences.similarities(question_vector)
-        best = self.sentences.best_per_passage(sentence_sims, passage_sims)
-        return dense_scores(passage_sims, best), sentence_sims
+        """(passage dense scores, sentence similarities) for every row (``search.ranking.dense_scores``)."""
+        return ranking.dense_scores(self._opened, question_vector)
 
     def keyword_scores(self, question: str) -> np.ndarray:
         """BM25 of every row (0 where no query word occurs)."""
-        scores = np.zeros(len(self.passages), dtype=np.float32)
-        with self._sql_lock:
-            for row, score in keyword_rows(self._con, question, limit=len(self.passages)):
-                scores[row] = score
-        return scores
+        return ranking.keyword_scores(self._opened, question)
 
     def unknown_words(self, words: list[str]) -> list[str]:
         """The words that no passage of the index contains (after the keyword index's stemming). A word is any
         ``query_terms`` term: ``C++`` is unknown where only plain C occurs; a CJK bigram is found inside text;
         an identifier (``ASP.NET``, ``v1.28``) is known when the reports have it, or each of its parts."""
-        from tripsearch.search.terms import parts
-        from tripsearch.store.database import fts_query
-
-        def found(word: str) -> bool:
-            query = fts_query([word])
-            sql = "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1"
-            return query is None or self._con.execute(sql, (query,)).fetchone() is not None
-
-        def known(word: str) -> bool:
-            pieces = parts(word)
-            return found(word) or (bool(pieces) and all(found(p) for p in pieces))
-
-        with self._sql_lock:
-            return [word for word in dict.fromkeys(words) if not known(word)]
+        return ranking.unknown_words(self._opened, words)
 
     def search(
         self,
         query: str,
         k: int = 10,
-        mode: str = "hybrid",
+        mode: SearchMode | str = SearchMode.HYBRID,
         author: str | None = None,
         tag: str | None = None,
         since=None,
@@ -287,28 +229,74 @@ class Index:
         """The ``k`` hits that best match ``query``, among those the filters let through, best first. Windows of
         one talk that rank among the returned passages come back as one hit (``search.blocks``).
 
-        ``mode``: one of ``MODES`` (hybrid: 0.7·z(dense) + 0.3·z(BM25), see ``search.fusion``, plus a boost for
-        the posts of an event, year or author the query names, see ``search.grounding``). ``author`` and
+        ``mode``: a ``search.modes.SearchMode`` or its string (hybrid: 0.7·z(dense) + 0.3·z(BM25), see
+        ``search.fusion``, plus a boost for the posts of an event, year or author the query names, see
+        ``search.grounding``; every mode's formula is in ``search.modes.MODE_TABLE``). ``author`` and
         ``tag`` compare NFC and case-folded; ``since``/``until`` are dates or full ``YYYY-MM-DD`` strings,
         inclusive; ``post`` is a path or part of one. Raises ``BadInput`` for an unknown mode or an unreadable
         date, ``IndexMismatch`` when the model the index was built with cannot be loaded.
         """
-        hits = self._search(query, k * BLOCK_POOL, mode, Filters.of(author, tag, since, until, post))[0]
-        return group_windows(hits, k, self.talk_of)
+        opened = self._opened  # one generation for the whole search, whatever an update does meanwhile
+        filters = Filters.of(author, tag, since, until, post)
+        found = self._scored(opened, query, k * BLOCK_POOL, filters, mode, None)
+        return group_windows([s.hit for s in found], k, lambda passage_id: ranking.talk_of(opened, passage_id))
+
+    def scored_passages(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: SearchMode | str = SearchMode.HYBRID,
+        vector: np.ndarray | None = None,
+    ) -> list[ScoredPassage]:
+        """The ``k`` best passages for ``query`` (best first, windows of one talk NOT folded together), each with
+        its ``Hit``, its ``Passage`` and its sentences' cosines with the question: what the answer stage reads
+        (``records.ScoredPassage``). ``filters``: a ``search.filters.Filters`` (None: no filter); ``vector``: the
+        question's unit vector when the caller has embedded it already (else embedded here unless the mode is
+        keyword). Raises as ``search`` does."""
+        return self._scored(self._opened, query, k, filters, mode, vector)
+
+    def _scored(self, opened: OpenedGeneration, query, k, filters, mode, vector) -> list[ScoredPassage]:
+        hits, rows, passages, sentence_sims = ranking.rank(
+            opened,
+            query,
+            k,
+            SearchMode.of(mode),
+            filters or Filters(),
+            vector,
+            self.embed_query,
+            lambda question: self._understander(opened).understand(question).restriction(),
+        )
+        if sentence_sims is None:
+            return [ScoredPassage(hit, passage, None) for hit, passage in zip(hits, passages)]
+        starts, counts = opened.sentences.starts, opened.sentences.counts
+        return [
+            ScoredPassage(hit, passage, sentence_sims[starts[row] : starts[row] + counts[row]])
+            for hit, row, passage in zip(hits, rows, passages)
+        ]
 
     @property
     def understander(self):
         """The ``answer.understand.Understander`` of this index: events, years, authors and talks learnt from its
-        metadata, built once (~0.3 s on the real corpus) and shared by search (grounding) and ask. ``update``
-        replaces it with the new generation's."""
-        with self._encoder_lock:
-            understander = self.__dict__.get("_understander")
-            if understander is None:
-                from tripsearch.answer.understand import Understander
+        metadata, built once per generation (~0.2 s on the real corpus) and shared by search (grounding) and
+        ask. ``update`` brings the new generation's (it lives in the ``OpenedGeneration``)."""
+        return self._understander(self._opened)
 
-                understander = Understander.from_passages(self.passages, self.unknown_words)
-                self.__dict__["_understander"] = understander
-            return understander
+    def _understander(self, opened: OpenedGeneration):
+        with self._models.lock:
+            if opened.understander is None:
+                from tripsearch.answer.understand import Understander
+                from tripsearch.answer.vocabulary import IndexMetadata, SessionRef
+
+                # From the posts table and the heading column (``OpenedGeneration.talks``), not from every
+                # passage: the same IndexMetadata as ``IndexMetadata.from_passages`` (checked in the tests) at a
+                # quarter of the time on the real corpus, and no passage text read.
+                posts, talks = opened.talks()
+                metadata = IndexMetadata(tuple(posts), tuple(SessionRef(path, heading) for path, heading in talks))
+                opened.understander = Understander.from_metadata(
+                    metadata, lambda words: ranking.unknown_words(opened, words)
+                )
+            return opened.understander
 
     def grounded_posts(self, question: str) -> frozenset[str] | None:
         """The posts covering every event, year and author that ``question`` names, as the index's own metadata
@@ -319,87 +307,11 @@ class Index:
         """(talk key, ordinal) of a passage: windows of one talk (same post, same heading path, consecutive
         ordinals, which are consecutive rows) share the key ``(post path, ordinal of the talk's first window)``.
         Raises ``PassageNotFound``."""
-        row = self.row_of(passage_id)
-        passage = first = self.passages[row]
-        while row > 0:
-            (before,) = self.passages.fetch([row - 1])
-            same = before.post.path == first.post.path and before.heading_path == first.heading_path
-            if not (same and before.ordinal + 1 == first.ordinal):
-                break
-            first, row = before, row - 1
-        return (passage.post.path, first.ordinal), passage.ordinal
-
-    def _search(self, query: str, k: int, mode: str, filters: Filters, vector: np.ndarray | None = None):
-        """Hits, plus the sentence similarities the answer stage reuses."""
-        if mode not in MODES:
-            raise BadInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if not query.strip() or not self.passages:
-            return [], None
-        allowed = filters.post_mask(self.posts.ordered(), self._post_of_row) if filters.active else None
-        if allowed is not None and not allowed.any():
-            return [], None
-        if mode != "keyword" and vector is None:
-            vector = self.embed_query(query)
-        candidates = self._candidates()
-        if candidates is not None:  # past ANN_MIN_ROWS: a few hundred candidates, scored as below
-            scored = candidates.score(query, mode, allowed, vector)
-            rows, scores, dense, keyword, sentence_sims = (
-                scored.rows,
-                scored.scores,
-                scored.dense,
-                scored.keyword,
-                scored.sentence_sims,
-            )
-        else:
-            rows, scores, dense, keyword, sentence_sims = self._exact_scores(query, mode, allowed, vector)
-        if mode == "keyword":
-            scores = np.where(keyword > 0, keyword, -np.inf)
-        elif mode in ("hybrid", "hybrid-rrf"):
-            scores = self._grounded(query, mode, rows, scores, dense)
-        dense_rank = _ranks(rows, dense)
-        keyword_rank = _ranks(rows, keyword, positive_only=True)
-        order = [i for i in np.argsort(-scores, kind="stable")[:k] if np.isfinite(scores[i])]
-        passages = self.passages.fetch(rows[order])
-        hits = [
-            hit_from(passage, scores[i], dense_rank.get(int(rows[i])), keyword_rank.get(int(rows[i])))
-            for i, passage in zip(order, passages)
-        ]
-        return hits, sentence_sims
-
-    def _exact_scores(self, query: str, mode: str, allowed: np.ndarray | None, vector: np.ndarray | None):
-        """(rows, scores, dense, keyword, sentence similarities) with every row that passes scored."""
-        rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(self.passages))
-        dense = sentence_sims = keyword = None
-        if mode != "keyword":
-            dense, sentence_sims = self.dense_scores(vector)
-            dense = dense[rows]
-        if mode != "dense":
-            keyword = self.keyword_scores(query)[rows]
-        if mode == "dense":
-            scores = dense
-        elif mode == "keyword":
-            scores = keyword
-        elif mode == "hybrid-rrf":
-            fused = reciprocal_rank_fusion([_order(rows, dense), _order(rows, keyword, positive_only=True)])
-            scores = np.array([fused.get(int(r), 0.0) for r in rows])
-        else:
-            scores = convex_fusion(dense, keyword)
-        return rows, scores, dense, keyword, sentence_sims
-
-    def _grounded(self, query: str, mode: str, rows: np.ndarray, scores: np.ndarray, dense: np.ndarray) -> np.ndarray:
-        """``scores`` of ``rows`` with the posts the query names favoured (``search.grounding``): hybrid adds the
-        boost to the fused score; hybrid-rrf takes those rows, by dense score, as a third ranked list."""
-        paths = [meta.path for meta in self.posts.ordered()]
-        boost = grounding_boost(self.grounded_posts(query), paths, self._post_of_row, rows)
-        if mode == "hybrid":
-            return scores + boost
-        named = np.flatnonzero(boost > 0)
-        fused = reciprocal_rank_fusion([_order(rows[named], dense[named])])
-        return scores + np.array([fused.get(int(r), 0.0) for r in rows])
+        return ranking.talk_of(self._opened, passage_id)
 
     def _candidates(self) -> CandidateSearch | None:
         """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``)."""
-        return self._candidate_search
+        return self._opened.candidates
 
     def facets(self) -> Facets:
         """Every author and tag, and the posts' date range: what the app offers as filters."""
@@ -422,11 +334,11 @@ class Index:
         from tripsearch.answer.pipeline import answer_question
 
         model = self._cross_encoder(cross_encoder) if cross_encoder else None
-        return answer_question(self, question, k, Filters.of(author, tag, since, until, post), model)
+        return answer_question(self._pinned(), question, k, Filters.of(author, tag, since, until, post), model)
 
     def _cross_encoder(self, path: str):
-        with self._encoder_lock:
-            cache = self.__dict__.setdefault("_cross_encoders", {})
+        with self._models.lock:
+            cache = self._models.cross_encoders
             if path not in cache:
                 from tripsearch.errors import ModelNotFound, ModelProblem
 
@@ -443,45 +355,12 @@ class Index:
     def related(self, passage_id: str, k: int = 5) -> list[Hit]:
         """Passages on the same topic from other posts (other conferences, other years): one per post, best
         first by passage cosine. Raises ``PassageNotFound`` for an id not in this index."""
-        row = self.row_of(passage_id)
-        self._exact_ready()
-        sims = self._vectors @ self._vectors[row]
-        chosen, seen = [], {int(self._post_of_row[row])}
-        for other in np.argsort(-sims):
-            post = int(self._post_of_row[other])
-            if post in seen:
-                continue
-            seen.add(post)
-            chosen.append(int(other))
-            if len(chosen) == k:
-                break
-        return [
-            hit_from(passage, float(sims[other]), dense_rank=rank)
-            for rank, (other, passage) in enumerate(zip(chosen, self.passages.fetch(chosen)), start=1)
-        ]
+        return ranking.related(self._opened, self.row_of(passage_id), k)
 
     def row_of(self, passage_id: str) -> int:
         """The row (0…n-1: SQLite row, FAISS vector) of a passage id; ``PassageNotFound`` if it is not here."""
-        with self._sql_lock:
-            row = row_of_id(self._con, passage_id)
-        if row is None:
-            raise PassageNotFound(f"no passage with id {passage_id!r} in this index")
-        return row
+        return self._opened.row_of(passage_id)
 
     def passage(self, passage_id: str) -> Passage:
         """The ``Passage`` with this id; ``PassageNotFound`` if it is not here."""
         return self.passages[self.row_of(passage_id)]
-
-
-def _order(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> list[int]:
-    if scores is None:
-        return []
-    keep = np.argsort(-scores, kind="stable")
-    if positive_only:
-        keep = keep[scores[keep] > 0]
-    return rows[keep].tolist()
-
-
-def _ranks(rows: np.ndarray, scores: np.ndarray | None, positive_only: bool = False) -> dict[int, int]:
-    """row → 1-based rank in one list."""
-    return {row: rank for rank, row in enumerate(_order(rows, scores, positive_only), start=1)}

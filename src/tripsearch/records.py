@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # only for annotations: importing the records costs no numpy
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,21 @@ class Hit:
     # The talks whose text the hit holds, in order, each with its own lines: short talks are embedded together,
     # so one hit can hold several, and each is named (field case C19); () from an index of before parts.
     talks: tuple[PassagePart, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ScoredPassage:
+    """One search result as the answer stage reads it (``Index.scored_passages``): the hit, its whole passage,
+    and how close each of the passage's sentences is to the question.
+
+    ``sentence_sims``: shape (len(passage.sentences),), float32, the cosine of each prose sentence's stored vector
+    with the question's (both unit vectors), in the passage's sentence order; a view of the search's own scores
+    (no vector is read twice; do not write to it). None for a keyword search (no question vector). Compared by
+    identity (it holds an array)."""
+
+    hit: Hit
+    passage: Passage
+    sentence_sims: np.ndarray | None
 
 
 @dataclass(frozen=True)

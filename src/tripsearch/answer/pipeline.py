@@ -26,6 +26,7 @@ from tripsearch.search.blocks import group_windows
 from tripsearch.search.filters import Filters
 from tripsearch.search.fusion import zscore
 from tripsearch.search.keyword import query_terms
+from tripsearch.search.modes import SearchMode
 
 CANDIDATES = 20  # passages the second stage looks at
 # Second stage: z(fused search score) + these × evidence. Off (all 0: the search's order stands) because it no
@@ -155,17 +156,12 @@ def draft_answers(
     if not question.strip():
         return [Draft(question, fixed="the question is empty") for _ in settings_list]
     vector = index.embed_query(question)
-    hits, sentence_sims = index._search(question, max(k, CANDIDATES), "hybrid", filters, vector)
-    if not hits:
+    found = index.scored_passages(question, max(k, CANDIDATES), filters, SearchMode.HYBRID, vector)
+    if not found:
         reason = "no passage matches the filters" if filters.active else "the index has no passages"
         return [Draft(question, fixed=reason) for _ in settings_list]
     terms = QuestionTerms(question)
-    candidates = []
-    for hit in hits:
-        row = index.row_of(hit.passage_id)
-        first = index.sentences.starts[row]
-        sims = sentence_sims[first : first + index.sentences.counts[row]]
-        candidates.append(_Candidate(hit, index.passages[row], sims, terms))
+    candidates = [_Candidate(s.hit, s.passage, s.sentence_sims, terms) for s in found]
     kind = expected_type(question)
     understanding = _understanding(index, question)
     restriction = understanding.restriction()

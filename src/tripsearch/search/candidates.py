@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tripsearch.search.fusion import DENSE_WEIGHT, reciprocal_rank_fusion
+from tripsearch.search.modes import SearchMode
 from tripsearch.store.seam import PassageStore
 
 # Graph neighbours re-scored exactly. 300 gave recall@10 0.88 against exact dense at 100k (benchmarks/scale.py):
@@ -59,21 +60,25 @@ class CandidateSearch:
             return subset[np.argsort(-dense, kind="stable")[:DENSE_CANDIDATES]]
         return self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
 
-    def score(self, question: str, mode: str, allowed: np.ndarray | None, query: np.ndarray | None) -> Scored:
-        """Candidates and their scores for ``mode`` (one of ``index.MODES``); ``query`` is the question's
-        vector (None for keyword)."""
+    def score(
+        self, question: str, mode: SearchMode | str, allowed: np.ndarray | None, query: np.ndarray | None
+    ) -> Scored:
+        """Candidates and their scores for ``mode`` (a ``search.modes.SearchMode``: which sides it needs comes
+        from its ``ModeRule``); ``query`` is the question's vector (None for keyword)."""
+        mode = SearchMode.of(mode)
+        rule = mode.rule
         n = len(self.store)
         top: list[tuple[int, float]] = []
         total = squares = 0.0
-        if mode != "dense":
+        if rule.keyword:
             # keyword alone with a filter: every match, so that a narrow filter still finds its k
             found = self.store.keyword_top(
-                question, n if (mode == "keyword" and allowed is not None) else KEYWORD_CANDIDATES
+                question, n if (not rule.dense and allowed is not None) else KEYWORD_CANDIDATES
             )
             top, total, squares = found.rows, found.total, found.squares
             if allowed is not None:
                 top = [(row, score) for row, score in top if allowed[row]]
-        if mode == "keyword":
+        if not rule.dense:
             scores = np.array([s for _, s in top], dtype=np.float32)  # as the exact path keeps them
             return Scored(np.array([r for r, _ in top], dtype=np.int64), scores, None, scores, None)
         rows = np.unique(
@@ -82,12 +87,12 @@ class CandidateSearch:
         dense, sentence_index, sims = self.store.dense_scores(rows, query)
         sentence_sims = np.zeros(self.sentence_count, dtype=np.float32)  # calloc: untouched pages cost nothing
         sentence_sims[sentence_index] = sims
-        if mode == "dense":
+        if not rule.keyword:
             return Scored(rows, dense, dense, None, sentence_sims)
         keyword = np.zeros(len(rows), dtype=np.float32)
         if top:
             keyword[np.searchsorted(rows, [r for r, _ in top])] = [s for _, s in top]
-        if mode == "hybrid-rrf":
+        if mode is SearchMode.HYBRID_RRF:
             dense_order = rows[np.argsort(-dense, kind="stable")].tolist()
             fused = reciprocal_rank_fusion([dense_order, [r for r, _ in top]])
             return Scored(rows, np.array([fused.get(int(r), 0.0) for r in rows]), dense, keyword, sentence_sims)
