@@ -42,6 +42,10 @@ class IndexBusy(IndexProblem):
     """Another indexer holds the write lock."""
 
 
+class IndexUnreachable(IndexProblem):
+    """The server that holds the index (a ``milvus://`` address) does not answer."""
+
+
 class IndexMismatch(IndexProblem):
     """The index was built with another model or format than the one asked for."""
 
