@@ -172,6 +172,29 @@ def test_incremental_update_through_the_index(fresh, sample_index):
     index.close()
 
 
+# ---- the app ------------------------------------------------------------------------------
+
+
+def test_app_on_a_milvus_index(monkeypatch, milvus_sample):
+    """TRIPSEARCH_INDEX=milvus://… : the app answers with its citation and shows related talks."""
+    from test_app import LAMBDA_QUESTION, ask, citations, shown_passage_files, start
+
+    at = ask(start(monkeypatch, SAMPLE_POSTS, milvus_sample), LAMBDA_QUESTION)
+    assert [s.value for s in at.subheader] == ["Answer", "Passages"]
+    assert citations(at)[0]["path"] == "2023-11-28-reinvent-day-1.md"
+    assert shown_passage_files(at)[0] == "2023-11-28-reinvent-day-1.md"
+    assert not at.error and not at.warning
+
+
+def test_app_unreachable_server_is_one_message(monkeypatch):
+    from test_app import start
+
+    nobody = f"milvus://127.0.0.1:{free_port()}/trips"
+    at = start(monkeypatch, SAMPLE_POSTS, nobody)
+    assert len(at.error) == 1 and "no Milvus server answers" in at.error[0].value and "\n" not in at.error[0].value
+    assert not at.text_input
+
+
 # ---- the CLI ------------------------------------------------------------------------------
 
 
