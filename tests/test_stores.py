@@ -226,6 +226,22 @@ def test_cli_unreachable_server_is_one_line(command, tmp_path):
     assert_one_line_error(run_cli(*args), 3, "no Milvus server answers", nobody)
 
 
+def test_cli_index_of_another_model_is_one_line(milvus_server):
+    """A server index whose record names another model fingerprint: query and ask refuse it in one line."""
+    from tripsearch.store.milvus_schema import PROPERTY
+
+    address = _address(milvus_server, "another_model")
+    Index.build(SAMPLE_POSTS, address, rebuild=True).close()
+    client = milvus_server.client()
+    try:
+        collection = client.describe_alias("another_model")["collection_name"]
+        client.alter_collection_properties(collection, properties={PROPERTY + "model_fingerprint": "f" * 16})
+    finally:
+        client.close()
+    for command in ("query", "ask"):
+        assert_one_line_error(run_cli(command, "--index", address, "cold starts"), 3, address, "Rebuild the index")
+
+
 def test_cli_missing_collection_is_one_line(milvus_server):
     missing = _address(milvus_server, "never_built_here")
     assert_one_line_error(run_cli("query", "--index", missing, "x"), 3, "no tripsearch index named never_built_here")
