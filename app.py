@@ -1,7 +1,8 @@
 """tripsearch in the browser: ask the trip reports, read the answer, filter, follow the source.
 
     streamlit run app.py -- --posts sample/posts --index index
-    (or TRIPSEARCH_POSTS / TRIPSEARCH_INDEX; the defaults are the bundled sample corpus and index/)
+    (or TRIPSEARCH_POSTS / TRIPSEARCH_INDEX; the defaults are the bundled sample corpus and index/;
+    the index may be milvus://HOST:PORT/NAME, an index on a Milvus server)
 
 A thin shell over the library: everything it shows comes from ``tripsearch.Index``.
 """
@@ -16,22 +17,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from tripsearch.build import update_index
-from tripsearch.errors import IndexNotFound, IndexProblem, TripsearchError
+from tripsearch.errors import IndexNotFound, IndexProblem, IndexUnreachable, TripsearchError
 from tripsearch.present import citation_line, escape, group_by_post, highlighted_html, talks_line, where
 from tripsearch.search.blocks import mark_sentences
 from tripsearch.search.modes import SearchMode, mode_help
-from tripsearch.store.generations import current_generation
+from tripsearch.store.targets import index_target, live_state, update_target
 
 ROOT = Path(__file__).resolve().parent
 
 
-def settings() -> tuple[Path, Path]:
+def settings() -> tuple[Path, Path | str]:
     parser = argparse.ArgumentParser(prog="app.py")
     parser.add_argument("--posts", default=os.environ.get("TRIPSEARCH_POSTS", str(ROOT / "sample" / "posts")))
     parser.add_argument("--index", default=os.environ.get("TRIPSEARCH_INDEX", str(ROOT / "index")))
     args, _ = parser.parse_known_args(sys.argv[1:])
-    return Path(args.posts), Path(args.index)
+    return Path(args.posts), index_target(args.index)
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -43,23 +43,22 @@ def shared_encoder(model: str, fingerprint: str):
 
 
 @st.cache_resource(show_spinner="Opening the index…", max_entries=2)
-def open_index(index_dir: str, generation: str):
-    """One loaded index per server and generation: a re-index makes a new generation, loaded once."""
+def open_index(index_dir: str, generation: str, model: str, fingerprint: str):
+    """One loaded index per server and generation (``store.targets.live_state``'s key): a re-index makes a new
+    generation, loaded once."""
     from tripsearch import Index
-    from tripsearch.store.generations import read_manifest
 
-    manifest = read_manifest(Path(index_dir) / generation, verify=False)
-    return Index.open(index_dir, encoder=shared_encoder(manifest.model, manifest.model_fingerprint))
+    return Index.open(index_target(index_dir), encoder=shared_encoder(model, fingerprint))
 
 
-def reindex(posts_dir: Path, index_dir: Path) -> None:
+def reindex(posts_dir: Path, index_dir: Path | str) -> None:
     bar = st.sidebar.progress(0.0, text="Re-indexing…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"Embedding {done}/{total}")
 
     try:
-        report = update_index(posts_dir, index_dir, progress=progress)
+        report = update_target(posts_dir, index_dir, progress=progress)
     except (TripsearchError, OSError) as exc:
         st.sidebar.error(f"Re-index failed: {exc}. The previous index is still in use.")
         return
@@ -161,6 +160,8 @@ def main() -> None:
     # The app's one handler for the library's error root: what went wrong, in a line, and what to do.
     try:
         page(posts_dir, index_dir)
+    except IndexUnreachable as exc:
+        st.error(f"The index server does not answer: {exc}")
     except IndexNotFound:
         st.info(f"No index yet in `{index_dir}`. Use **Re-index posts folder** to build one from `{posts_dir}`.")
     except IndexProblem as exc:
@@ -169,12 +170,12 @@ def main() -> None:
         st.error(f"Search failed: {exc}")
 
 
-def page(posts_dir: Path, index_dir: Path) -> None:
+def page(posts_dir: Path, index_dir: Path | str) -> None:
     """The page for one index: filters in the sidebar, the question form, the answer and its passages."""
-    generation = current_generation(index_dir)
-    if generation is None:
+    live = live_state(index_dir)
+    if live is None:
         raise IndexNotFound(f"{index_dir}: no index here yet")
-    idx = open_index(str(index_dir), generation.name)
+    idx = open_index(str(index_dir), live.key, live.model, live.fingerprint)
     if not idx.passages:
         st.warning(f"The index is empty: no passages were found in `{idx.manifest.posts_dir}`.")
         return

@@ -128,19 +128,26 @@ def chunks(path: Path, as_json: bool) -> None:
         )
 
 
-def _default_index() -> Path:
+def _default_index() -> str:
     import os
 
-    return Path(os.environ.get("TRIPSEARCH_INDEX", "index"))
+    return os.environ.get("TRIPSEARCH_INDEX", "index")
+
+
+def _index_target(ctx: click.Context, param: click.Parameter, value: str):
+    """``--index``: a folder (a Path), or ``milvus://HOST:PORT/NAME`` kept as text (a Path would lose a slash)."""
+    from tripsearch.store.targets import index_target
+
+    return index_target(value)
 
 
 index_option = click.option(
     "--index",
     "index_dir",
-    type=click.Path(path_type=Path),
     default=_default_index,
+    callback=_index_target,
     show_default="index/ or $TRIPSEARCH_INDEX",
-    help="Index folder.",
+    help="Index folder, or milvus://HOST:PORT/NAME for an index on a Milvus server.",
 )
 
 
@@ -152,7 +159,7 @@ index_option = click.option(
 )
 @click.option("--rebuild", is_flag=True, help="Re-embed everything, e.g. to switch models.")
 @click.option("--wait", type=float, default=0.0, help="Seconds to wait for another indexer to finish.")
-def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wait: float) -> None:
+def index(posts_dir: Path, index_dir: Path | str, model: str | None, rebuild: bool, wait: float) -> None:
     """Build or update the index of POSTS_DIR (only what changed is redone).
 
     Prints each post indexed with a warning and each file skipped, then a summary. Exits 2 when POSTS_DIR has
@@ -160,9 +167,9 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
     """
     from tqdm import tqdm
 
-    from tripsearch.build import update_index
     from tripsearch.errors import BadInput
     from tripsearch.posts.reader import POST_SUFFIXES, post_files
+    from tripsearch.store.targets import update_target
 
     if not post_files(posts_dir):  # checked first: an empty folder must not replace an index with nothing
         raise BadInput(f"no {'/'.join(POST_SUFFIXES)} files in {posts_dir}")
@@ -185,7 +192,7 @@ def index(posts_dir: Path, index_dir: Path, model: str | None, rebuild: bool, wa
         bar.update(done - bar.n)
 
     try:
-        report = update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress, lock_wait=wait)
+        report = update_target(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress, lock_wait=wait)
     finally:
         if bar is not None:
             bar.close()  # first, so an error starts on a line of its own
@@ -208,7 +215,7 @@ def _read_queries(queries: tuple[str, ...]) -> list[str]:
     return [line.strip() for line in sys.stdin if line.strip()]
 
 
-def _open_index(index_dir: Path):
+def _open_index(index_dir: Path | str):
     from tripsearch import Index
 
     return Index.open(index_dir)
@@ -339,7 +346,7 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
     help="Cross-validate over K folds grouped by post: per-fold figures, mean and spread.",
 )
 @click.option("--json", "as_json", is_flag=True)
-def eval_command(questions_files, index_dir: Path, modes: str, folds: int | None, as_json: bool) -> None:
+def eval_command(questions_files, index_dir: Path | str, modes: str, folds: int | None, as_json: bool) -> None:
     """Score search and answers on question files (the format of ../shared/eval/dev.jsonl), concatenated.
 
     Search figures per mode; ask figures (ask hit@1, answer sentence right) and the abstention confusion table

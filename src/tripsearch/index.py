@@ -24,14 +24,26 @@ from tripsearch.store import generations as gen
 from tripsearch.store.opened import OpenedGeneration, open_current
 from tripsearch.store.rows import PassageRows, PostTable
 from tripsearch.store.seam import Facets, PassageStore
+from tripsearch.store.targets import milvus_address, update_target
 from tripsearch.store.vectors import VECTORS_FILE, read_vectors
 
 if TYPE_CHECKING:  # the build pulls in the markdown and sentence machinery: not needed to search
     from tripsearch.build import BuildProgress, BuildReport
+    from tripsearch.store.milvus_opened import MilvusGeneration
 
 MODES = tuple(mode.value for mode in SearchMode)  # the names, for callers that list them (notebooks)
 BLOCK_POOL = 3  # passages looked at per hit asked for: windows of one talk fold into one hit (search.blocks)
 DEFAULT_INDEX = Path("index")
+
+
+def _open_state(target: Path | str) -> OpenedGeneration | MilvusGeneration:
+    """The live generation of an index folder, or the live build of a ``milvus://`` address (``store.targets``)."""
+    address = milvus_address(target)
+    if address is None:
+        return open_current(Path(target))
+    from tripsearch.store.milvus_opened import open_milvus
+
+    return open_milvus(address)
 
 
 class _Models:
@@ -51,9 +63,17 @@ class Index:
     ``update`` replaces it whole. The encoder and any cross-encoder belong to the ``Index`` and outlive updates.
     """
 
-    def __init__(self, opened: OpenedGeneration, encoder=None, models: _Models | None = None):
+    def __init__(self, opened: OpenedGeneration | MilvusGeneration, encoder=None, models: _Models | None = None):
         self._opened = opened
         self._models = models or _Models(encoder)
+
+    def _local(self, what: str) -> OpenedGeneration:
+        """This index's generation folder, for what only a folder has; ``BadInput`` (one line) on a server."""
+        if not isinstance(self._opened, OpenedGeneration):
+            from tripsearch.errors import BadInput
+
+            raise BadInput(f"{self.index_dir}: {what} needs an index folder; this index is on a Milvus server")
+        return self._opened
 
     def _pinned(self) -> Index:
         """A view of this index that keeps reading today's generation whatever ``update`` does meanwhile (the
@@ -63,12 +83,14 @@ class Index:
     # ---- the opened generation ------------------------------------------------------------
     @property
     def index_dir(self) -> Path:
-        """The index folder (it holds ``CURRENT`` and the generation folders)."""
+        """The index folder (it holds ``CURRENT`` and the generation folders); for a server index its
+        ``milvus://`` address (text)."""
         return self._opened.index_dir
 
     @property
     def generation(self) -> Path:
-        """The generation folder this index reads (``index_dir/gen-…``)."""
+        """The generation folder this index reads (``index_dir/gen-…``); for a server index the name of the
+        collection its alias named when opened (text)."""
         return self._opened.generation
 
     @property
@@ -104,22 +126,24 @@ class Index:
     @property
     def _vectors(self) -> np.ndarray:
         """The passage vectors, n × dim float32 (mapped until the first exact search reads them in)."""
-        return self._opened.vectors
+        return self._local("the vector file").vectors
 
     @property
     def _faiss(self):
         """The passage vectors as a FAISS index read into RAM (for tools and tests; search uses the map)."""
-        return read_vectors(self.generation / VECTORS_FILE, self.manifest.dim)
+        return read_vectors(self._local("the vector file").generation / VECTORS_FILE, self.manifest.dim)
 
     # ---- building and opening -------------------------------------------------------------
     @classmethod
     def open(cls, index_dir: Path | str = DEFAULT_INDEX, encoder=None) -> Index:
-        """Open the live generation of ``index_dir``; ``encoder`` reuses an already loaded model.
+        """Open the live generation of ``index_dir``; ``encoder`` reuses an already loaded model. ``index_dir``
+        may be ``milvus://HOST:PORT/NAME``: the index on that Milvus server (``store.milvus_opened``).
 
         Raises ``IndexNotFound`` (no index there yet), ``IndexCorrupt`` (a file is damaged or does not match
-        its manifest), ``IndexMismatch`` (another index format); all are ``tripsearch.errors.IndexProblem``.
+        its manifest), ``IndexMismatch`` (another index format), ``IndexUnreachable`` (no server answers at the
+        address); all are ``tripsearch.errors.IndexProblem``. ``BadInput`` for a malformed address.
         """
-        return cls(open_current(Path(index_dir)), encoder)
+        return cls(_open_state(index_dir), encoder)
 
     @classmethod
     def build(
@@ -130,16 +154,15 @@ class Index:
         rebuild: bool = False,
         progress: BuildProgress | None = None,
     ) -> Index:
-        """Build (or update) the index of ``posts_dir`` in ``index_dir`` and open it.
+        """Build (or update) the index of ``posts_dir`` in ``index_dir`` (a folder, or ``milvus://HOST:PORT/NAME``:
+        ``store.targets.update_target``) and open it.
 
         ``progress`` is called with (tokens embedded so far, tokens to embed). Raises what
         ``tripsearch.build.update_index`` raises (``BadInput`` for a missing posts folder, ``IndexBusy``,
         ``IndexMismatch``, ``ModelNotFound``, ``IndexProblem`` when the index cannot be written) and what
         ``open`` raises. Bad posts never raise: they are in the build report's skipped and warned lists.
         """
-        from tripsearch.build import update_index
-
-        update_index(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress)
+        update_target(posts_dir, index_dir, model=model, rebuild=rebuild, progress=progress)
         return cls.open(index_dir)
 
     def update(self, posts_dir: Path | str | None = None, progress: BuildProgress | None = None) -> BuildReport:
@@ -151,21 +174,24 @@ class Index:
 
         Returns the ``BuildReport``; raises what ``build`` raises.
         """
-        from tripsearch.build import update_index
+        posts_dir = posts_dir or self.manifest.posts_dir
+        if not posts_dir:  # a server index built without recording its folder (store.targets does record it)
+            from tripsearch.errors import BadInput
 
-        report = update_index(posts_dir or self.manifest.posts_dir, self.index_dir, progress=progress)
+            raise BadInput(f"{self.index_dir}: which posts folder? give it (Index.update(posts_dir))")
+        report = update_target(posts_dir, self.index_dir, progress=progress)
         if not report.nothing_changed:
-            self._opened = open_current(self.index_dir)
+            self._opened = _open_state(self.index_dir)
         return report
 
     def verify(self) -> int:
         """Check every file of this generation against its manifest checksum (reads every byte; opening a
         large index skips it). Returns the bytes checked; raises ``IndexCorrupt`` naming the first bad file."""
-        return gen.verify_files(self.generation, self.manifest)
+        return gen.verify_files(self._local("verify").generation, self.manifest)
 
     def close(self) -> None:
         """Close the database and let go of the mapped vector files (a map holds its file open: an unmount of
-        the folder, or a removal on some file systems, would find it busy)."""
+        the folder, or a removal on some file systems, would find it busy); on a server, the connection."""
         self._opened.close()
 
     # ---- searching ------------------------------------------------------------------------
@@ -174,6 +200,8 @@ class Index:
         """The model the index was built with, loaded on first use. Raises ``IndexMismatch`` when it is gone or
         is not the same model any more (fingerprint or dims)."""
         models = self._models
+        opened = self._opened
+        where = opened.generation / gen.MANIFEST if isinstance(opened, OpenedGeneration) else opened.index_dir
         with models.lock:
             if models.encoder is None:
                 from tripsearch.embed import load_encoder
@@ -185,11 +213,11 @@ class Index:
                     encoder = load_encoder(self.manifest.model, backend=os.environ.get("TRIPSEARCH_BACKEND", "auto"))
                 except ModelNotFound as exc:
                     raise gen.IndexMismatch(
-                        f"{self.generation / gen.MANIFEST}: built with model {self.manifest.model}, which is not there any more ({exc})"
+                        f"{where}: built with model {self.manifest.model}, which is not there any more ({exc})"
                     ) from None
                 if encoder.fingerprint != self.manifest.model_fingerprint or encoder.dim != self.manifest.dim:
                     raise gen.IndexMismatch(
-                        f"{self.generation / gen.MANIFEST}: built with {self.manifest.model} "
+                        f"{where}: built with {self.manifest.model} "
                         f"(fingerprint {self.manifest.model_fingerprint}, {self.manifest.dim} dims); the model found "
                         f"now has fingerprint {encoder.fingerprint}, {encoder.dim} dims. Rebuild the index."
                     )
@@ -202,17 +230,17 @@ class Index:
 
     def dense_scores(self, question_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passage dense scores, sentence similarities) for every row (``search.ranking.dense_scores``)."""
-        return ranking.dense_scores(self._opened, question_vector)
+        return ranking.dense_scores(self._local("scoring every row"), question_vector)
 
     def keyword_scores(self, question: str) -> np.ndarray:
         """BM25 of every row (0 where no query word occurs)."""
-        return ranking.keyword_scores(self._opened, question)
+        return ranking.keyword_scores(self._local("scoring every row"), question)
 
     def unknown_words(self, words: list[str]) -> list[str]:
         """The words that no passage of the index contains (after the keyword index's stemming). A word is any
         ``query_terms`` term: ``C++`` is unknown where only plain C occurs; a CJK bigram is found inside text;
         an identifier (``ASP.NET``, ``v1.28``) is known when the reports have it, or each of its parts."""
-        return ranking.unknown_words(self._opened, words)
+        return _unknown_words(self._opened, words)
 
     def search(
         self,
@@ -238,7 +266,7 @@ class Index:
         opened = self._opened  # one generation for the whole search, whatever an update does meanwhile
         filters = Filters.of(author, tag, since, until, post)
         found = self._scored(opened, query, k * BLOCK_POOL, filters, mode, None)
-        return group_windows([s.hit for s in found], k, lambda passage_id: ranking.talk_of(opened, passage_id))
+        return group_windows([s.hit for s in found], k, lambda passage_id: _talk_of(opened, passage_id))
 
     def scored_passages(
         self,
@@ -292,9 +320,7 @@ class Index:
                 # quarter of the time on the real corpus, and no passage text read.
                 posts, talks = opened.talks()
                 metadata = IndexMetadata(tuple(posts), tuple(SessionRef(path, heading) for path, heading in talks))
-                opened.understander = Understander.from_metadata(
-                    metadata, lambda words: ranking.unknown_words(opened, words)
-                )
+                opened.understander = Understander.from_metadata(metadata, lambda words: _unknown_words(opened, words))
             return opened.understander
 
     def grounded_posts(self, question: str) -> frozenset[str] | None:
@@ -306,7 +332,7 @@ class Index:
         """(talk key, ordinal) of a passage: windows of one talk (same post, same heading path, consecutive
         ordinals, which are consecutive rows) share the key ``(post path, ordinal of the talk's first window)``.
         Raises ``PassageNotFound``."""
-        return ranking.talk_of(self._opened, passage_id)
+        return _talk_of(self._opened, passage_id)
 
     def _candidates(self) -> CandidateSearch | None:
         """The candidate path, when this generation has an ANN graph (written past ``ANN_MIN_ROWS``)."""
@@ -354,7 +380,10 @@ class Index:
     def related(self, passage_id: str, k: int = 5) -> list[Hit]:
         """Passages on the same topic from other posts (other conferences, other years): one per post, best
         first by passage cosine. Raises ``PassageNotFound`` for an id not in this index."""
-        return ranking.related(self._opened, self.row_of(passage_id), k)
+        opened = self._opened
+        if isinstance(opened, OpenedGeneration):
+            return ranking.related(opened, self.row_of(passage_id), k)
+        return opened.related(self.row_of(passage_id), k)
 
     def row_of(self, passage_id: str) -> int:
         """The row (0…n-1: SQLite row, FAISS vector) of a passage id; ``PassageNotFound`` if it is not here."""
@@ -363,3 +392,16 @@ class Index:
     def passage(self, passage_id: str) -> Passage:
         """The ``Passage`` with this id; ``PassageNotFound`` if it is not here."""
         return self.passages[self.row_of(passage_id)]
+
+
+# The lookups search.ranking does with SQL on a generation folder; a server index does them itself.
+def _unknown_words(opened: OpenedGeneration | MilvusGeneration, words: list[str]) -> list[str]:
+    if isinstance(opened, OpenedGeneration):
+        return ranking.unknown_words(opened, words)
+    return opened.unknown_words(words)
+
+
+def _talk_of(opened: OpenedGeneration | MilvusGeneration, passage_id: str) -> tuple[tuple[str, int], int]:
+    if isinstance(opened, OpenedGeneration):
+        return ranking.talk_of(opened, passage_id)
+    return opened.talk_of(passage_id)
