@@ -216,10 +216,10 @@ def cv_figures(index):
 
 
 # Floors a little below what was reached on 1 Dec 2026 with search grounding, windows grouped into blocks, the
-# lexical second stage off and the learned sentence ranker (ask hit@1 0.809, sentence right 0.629, abstained on
-# 19/33 unanswerable and 5/89 answerable, pooled over the held-out folds; sentence right was 0.539 with the hand-set
-# choice): a change to search or answers that falls below them is a regression.
-FLOORS = {"ask_hit1": 0.77, "sentence_right": 0.59, "abstain_unanswerable": 0.48}
+# lexical second stage off, the learned sentence ranker and the "unknown" rule (ask hit@1 0.809, sentence right
+# 0.629, abstained on 22/33 unanswerable and 5/89 answerable, pooled over the held-out folds; sentence right was
+# 0.539 with the hand-set choice, 19/33 unanswerable before the rule): a change that falls below them is a regression.
+FLOORS = {"ask_hit1": 0.77, "sentence_right": 0.59, "abstain_unanswerable": 0.6}
 CEILING_ABSTAIN_ANSWERABLE = 0.09
 
 
