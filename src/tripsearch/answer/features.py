@@ -59,3 +59,18 @@ def named_terms(question: str) -> list[str]:
         if inner_capital or has_digit or (i > 0 and word[0].isupper()):
             names.append(word)
     return names
+
+
+@lru_cache(maxsize=8192)
+def not_english(word: str) -> bool:
+    """Whether ``word`` is absent from wordfreq's English word list (``zipf_frequency`` 0: no source of its
+    corpus — Wikipedia, subtitles, news, books, web, Twitter, Reddit — uses it often enough to be listed). A word
+    the reports never contain and English does not know either is the name of a thing ("autovacuum", "mypy",
+    "webauthn"); one English knows ("hauled", "pushback") is more likely a paraphrase. CJK runs and numbers are
+    never "not English" here: their absence from an English list says nothing. wordfreq ships its lists in the
+    package (no download); the first call loads the English list (~0.15 s)."""
+    if not word or is_cjk(word) or not any(c.isalpha() for c in word):
+        return False
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") == 0.0

@@ -16,7 +16,7 @@ import numpy as np
 from tripsearch.answer.answer_types import AnswerType, expected_type, recognise, type_reason, type_signals
 from tripsearch.answer.confidence import ConfidenceModel, shipped_model, shipped_settings
 from tripsearch.answer.constraints import Evidence, check_coverage
-from tripsearch.answer.features import QuestionTerms, named_terms, term_set
+from tripsearch.answer.features import QuestionTerms, named_terms, not_english, term_set
 from tripsearch.answer.mentions import QuestionUnderstanding
 from tripsearch.answer.sentence_ranker import choose_ranked, pool_of
 from tripsearch.answer.sentences import ANSWER_PASSAGES, AnswerSettings, Chosen, choose
@@ -42,6 +42,7 @@ COVERAGE_WEIGHT = 0.5  # choosing the answer sentence: cosine + this × share of
 RULE_TEXT = {
     "gap": "the question names something no indexed report covers",
     "type": "none of the best sentences holds the kind of thing the question asks for",
+    "unknown": "the question names a thing, not an English word, that no report contains",
 }
 TYPE_SENTENCES = 5  # the best sentences checked for the kind of thing the question asks for
 
@@ -260,6 +261,9 @@ def _add_signals(
         "s_unknown_share": len(unknown) / max(len(content), 1),
         "s_unknown_named": float(bool(named_unknown)),
         "s_unknown_any": float(bool(unknown)),
+        # some word of the question no report contains is not an English word either: a thing never mentioned,
+        # written in lower case ("autovacuum", "mypy"), which ``s_unknown_named`` misses
+        "s_unknown_not_english": float(any(not_english(w) for w in unknown)),
         "s_rerank_margin": ranked[0].score - ranked[1].score if len(ranked) > 1 else 1.0,
         "s_search_margin": search[0] - search[1] if len(search) > 1 else 1.0,
         **understanding.signals(),
@@ -273,8 +277,9 @@ def _add_signals(
     signals["c_uncovered_total"] = float(len([c for c in coverage.uncovered() if c.kind != "answer-type"]))
     draft.signals = signals
     reasons = [g.reason for g in understanding.gaps if not g.soft]
-    if named_unknown:
-        reasons.append(f"the reports never mention {', '.join(named_unknown)}")
+    never = list(dict.fromkeys([*named_unknown, *(w for w in unknown if not_english(w))]))
+    if never:
+        reasons.append(f"the reports never mention {', '.join(never)}")
     if kind.wants_span and not signals["t_any_has"]:
         reasons.append(type_reason(kind, found, titles))
     reasons += _coverage_reasons(coverage)

@@ -31,6 +31,7 @@ from tripsearch.answer.confidence import (
     Setting,
     choose_threshold,
     fit,
+    rule_fired,
     shipped_model,
 )
 from tripsearch.answer.sentence_ranker import (
@@ -208,7 +209,7 @@ def select(
     """The best setting on ``questions`` by inner cross-validation, fitted on all of them, with its threshold;
     and its objective (share of unanswerable questions abstained on, out of fold, at ≤ 5 % answerable)."""
     qs = _fittable(questions, drafted)
-    _, y, gap = matrix([q.id for q in qs], drafted)
+    _, y, _ = matrix([q.id for q in qs], drafted)
     if len(set(y)) < 2:
         # Nothing to learn an abstention from (a question file of answerable questions only): the shipped model.
         return shipped_model(), float("nan")
@@ -218,7 +219,7 @@ def select(
     best = None
     for setting in settings:
         p = out_of_fold(qs, drafted, setting, k)
-        ruled = gap if "gap" in setting.rules else np.zeros(len(qs), dtype=bool)
+        ruled = np.array([rule_fired(setting.rules, drafted[q.id].signals) is not None for q in qs], dtype=bool)
         threshold, value = choose_threshold(p, y, ruled)
         if best is None or value > best[2] + 1e-12:
             best = (setting, threshold, value)
