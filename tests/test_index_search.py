@@ -156,3 +156,15 @@ def test_cli_errors_are_clear(tmp_path):
     )
     # exit 3: an index problem (tripsearch.errors.IndexProblem.exit_code); test_cli_errors.py covers every command
     assert out.returncode == 3 and "no index here yet" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_model_handed_in_is_checked_against_the_index(sample_index, sample_index_dir):
+    # The app hands its shared model to Index.open; an index built with another model must still be refused, not
+    # searched with the wrong vectors (found by a new-user test on a Milvus index; the folder index had it too).
+    from types import SimpleNamespace
+
+    real = sample_index.encoder
+    other = SimpleNamespace(fingerprint="0" * 16, dim=real.dim, encode=real.encode)
+    with pytest.raises(IndexMismatch, match="the model given has fingerprint 0000"):
+        Index.open(sample_index_dir, encoder=other).search("lambda cold starts")
+    assert Index.open(sample_index_dir, encoder=real).search("lambda cold starts")

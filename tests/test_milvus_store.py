@@ -211,6 +211,17 @@ def test_rebuild_switches_the_alias_and_keeps_the_build_before(milvus_server, po
         client.close()
 
 
+def test_a_rebuild_never_drops_another_index_sharing_its_name_prefix(milvus_server, posts):
+    # Garbage collection after a build used to drop every collection starting with NAME__g: "demo__german" too.
+    from tripsearch.store.milvus import open_milvus_store
+    from tripsearch.store.milvus_build import build_milvus
+
+    neighbour = build_milvus(_address(milvus_server, "prefixed__german"), posts, rebuild=True)
+    for _ in range(3):  # enough builds of "prefixed" that its own old ones are collected
+        build_milvus(_address(milvus_server, "prefixed"), posts, rebuild=True)
+    assert len(open_milvus_store(_address(milvus_server, "prefixed__german"))) == neighbour.passages
+
+
 def test_another_model_is_a_one_line_mismatch(milvus_server, milvus_store, posts):
     from tripsearch.store.milvus import open_milvus_store
     from tripsearch.store.milvus_build import build_milvus

@@ -52,6 +52,7 @@ class _Models:
 
     def __init__(self, encoder=None):
         self.encoder = encoder
+        self.given = encoder is not None  # handed in by the caller, not loaded from the index's manifest
         self.lock = threading.Lock()
         self.cross_encoders: dict = {}
 
@@ -215,14 +216,18 @@ class Index:
                     raise gen.IndexMismatch(
                         f"{where}: built with model {self.manifest.model}, which is not there any more ({exc})"
                     ) from None
-                if encoder.fingerprint != self.manifest.model_fingerprint or encoder.dim != self.manifest.dim:
-                    raise gen.IndexMismatch(
-                        f"{where}: built with {self.manifest.model} "
-                        f"(fingerprint {self.manifest.model_fingerprint}, {self.manifest.dim} dims); the model found "
-                        f"now has fingerprint {encoder.fingerprint}, {encoder.dim} dims. Rebuild the index."
-                    )
                 models.encoder = encoder
-            return models.encoder
+            encoder = models.encoder
+        # Checked for a model handed in too (the app shares one across re-indexes; ``open(..., encoder=...)``):
+        # it skipped the check, and an index of another model answered from wrong vectors (a new-user test).
+        if encoder.fingerprint != self.manifest.model_fingerprint or encoder.dim != self.manifest.dim:
+            raise gen.IndexMismatch(
+                f"{where}: built with {self.manifest.model} "
+                f"(fingerprint {self.manifest.model_fingerprint}, {self.manifest.dim} dims); the model "
+                f"{'given' if self._models.given else 'found now'} has fingerprint {encoder.fingerprint}, "
+                f"{encoder.dim} dims. Rebuild the index."
+            )
+        return encoder
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's unit vector, shape (dim,), float32, from the index's model (loaded on first use)."""

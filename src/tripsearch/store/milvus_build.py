@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from pathlib import Path
 
@@ -54,6 +55,8 @@ from tripsearch.store.milvus_schema import (
 
 WRITE_BATCH = 256  # rows per insert/upsert: a passage row is about 2-4 KB (text, vector, keyword fields)
 KEEP_BUILDS = 2  # the live build and the one before, as the local store keeps two generations
+
+STAMP, STAMP_DIGITS = "%Y%m%d%H%M%S%f", 20  # a build's collection is NAME__g<UTC stamp, 20 digits>
 
 
 def build_milvus(
@@ -217,7 +220,7 @@ def _seed(seed: Path | str | None, ref, vectors: str) -> _Previous:
 def _write_build(client, address: MilvusAddress, live, plan: Plan, seed: _Previous, ref, how, progress, report) -> str:
     """Every collection written afresh (vectors embedded, or reused from ``seed``), then the alias moved to them;
     the new collections are dropped if anything fails before the move. Returns the new passage collection's name."""
-    collection = f"{address.name}__g{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S%f')}"
+    collection = f"{address.name}__g{dt.datetime.now(dt.UTC).strftime(STAMP)}"
     try:
         vectors, sentence_vectors, method, encoder = embed_missing(plan.passages, seed, ref, how, progress, report)
         dim, kind = (encoder.dim, encoder.kind) if encoder else (seed.manifest.dim, seed.manifest.encoder_kind)
@@ -300,12 +303,10 @@ def _drop(client, collection: str) -> None:
 
 def _collect_garbage(client, address: MilvusAddress, keep: set[str | None]) -> None:
     """Drop this index's older builds and the leftovers of killed ones; keep ``keep`` (the new and the previous)."""
-    prefix = f"{address.name}__g"
-    builds = sorted(
-        name
-        for name in client.list_collections()
-        if name.startswith(prefix) and not name.endswith(("_sentences", "_posts"))
-    )
+    # Exactly NAME__g<20-digit stamp>: a prefix test also matched another index named, say, NAME__german and
+    # dropped it (found by a new-user test).
+    own = re.compile(rf"{re.escape(address.name)}__g\d{{{STAMP_DIGITS}}}")
+    builds = sorted(name for name in client.list_collections() if own.fullmatch(name))
     for name in builds:
         if name not in keep:
             _drop(client, name)
