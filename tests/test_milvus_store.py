@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,6 +223,25 @@ def test_a_rebuild_never_drops_another_index_sharing_its_name_prefix(milvus_serv
     assert len(open_milvus_store(_address(milvus_server, "prefixed__german"))) == neighbour.passages
 
 
+def test_a_plain_collection_of_that_name_is_refused_before_any_work(milvus_server, posts):
+    # Found by a new-user test: "no tripsearch index named plaincol; build it", then a build that embedded
+    # everything, failed on the alias and left three collections behind, at every retry.
+    from tripsearch.store.milvus import open_milvus_store
+    from tripsearch.store.milvus_build import build_milvus
+
+    client = milvus_server.client()
+    try:
+        client.create_collection("someone_elses", dimension=4)
+        before = set(client.list_collections())
+        address = _address(milvus_server, "someone_elses")
+        for attempt in (lambda: open_milvus_store(address), lambda: build_milvus(address, posts)):
+            with pytest.raises(IndexMismatch, match="someone_elses is a collection on this server that is not a"):
+                attempt()
+        assert set(client.list_collections()) == before
+    finally:
+        client.close()
+
+
 def test_another_model_is_a_one_line_mismatch(milvus_server, milvus_store, posts):
     from tripsearch.store.milvus import open_milvus_store
     from tripsearch.store.milvus_build import build_milvus
@@ -270,6 +290,17 @@ def test_address_parsing():
     for bad in ("milvus://host:99999/x", "milvus://host/", "milvus://host/9name", "milvus://host/a-b", "http://h/x"):
         with pytest.raises(BadInput):
             parse_address(bad)
+    with pytest.raises(BadInput, match="201 characters long; at most 181"):
+        parse_address("milvus://host/" + "n" * 201)
+
+    # Found by a new-user test: MILVUS:// built a local folder "MILVUS:/host/…", and so did http://.
+    from tripsearch.store.targets import milvus_address
+
+    assert milvus_address("MILVUS://h:1/n") == "milvus://h:1/n"
+    assert milvus_address("index") is None and milvus_address(Path("milvus://h:1/n")) == "milvus://h:1/n"
+    for other in ("http://h/x", "s3://bucket/index"):
+        with pytest.raises(BadInput, match="not an index folder nor a milvus://"):
+            milvus_address(other)
 
 
 def test_a_local_index_seeds_a_build_without_embedding(milvus_server, sample_index_dir, local_store):

@@ -53,8 +53,15 @@ GET_BATCH = 1000  # ids per get/query call: keeps expressions and messages small
 
 
 def live_collection(client, address: MilvusAddress) -> str | None:
-    """The passage collection the index's alias names, or None when there is no such index."""
+    """The passage collection the index's alias names, or None when there is no such index. Raises
+    ``IndexMismatch`` when the name is a plain collection, not an alias: another application's data, which a build
+    could not switch an alias onto (it used to embed everything, then fail, leaving three collections behind)."""
     if address.name not in client.list_aliases().get("aliases", []):
+        if client.has_collection(address.name):
+            raise IndexMismatch(
+                f"{address}: {address.name} is a collection on this server that is not a tripsearch index; "
+                "choose another index name"
+            )
         return None
     return client.describe_alias(address.name)["collection_name"]
 

@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import re
 import unicodedata
 from functools import lru_cache
@@ -45,7 +46,8 @@ NO_DAY = -(10**9)  # an undated post: far below any date filter
 # Bounded, is faster on a cluster but may answer from a view a few seconds old (milvus.io/docs, "Consistency Level").
 CONSISTENCY = "Strong"
 PROPERTY = "tripsearch."  # prefix of our collection properties (the metadata record)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")  # Milvus names: letters, digits, underscores; room for suffixes
+MAX_NAME = 181  # Milvus names hold 255 characters; a build's collections add "__g<20-digit stamp>_sentences"
+_NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_NAME - 1}}}")  # Milvus names: letters, digits, underscores
 
 
 class MilvusAddress(NamedTuple):
@@ -77,15 +79,18 @@ def parse_address(address: str) -> MilvusAddress:
     host, port, name = match.group(1).strip("[]"), int(match.group(2) or DEFAULT_PORT), match.group(3)
     if not 0 < port < 65536:
         raise BadInput(f"{address}: port {port} is out of range")
+    if len(name) > MAX_NAME:
+        raise BadInput(f"{address}: the index name is {len(name)} characters long; at most {MAX_NAME} fit")
     if _NAME.fullmatch(name) is None:
-        raise BadInput(
-            f"{address}: index name {name!r} must be letters, digits and underscores, not starting with a digit"
-        )
+        raise BadInput(f"{address}: an index name is letters, digits and underscores, not starting with a digit")
     return MilvusAddress(host, port, name)
 
 
 def connect(address: MilvusAddress):
     """A ``pymilvus.MilvusClient`` for the address. Raises ``IndexUnreachable`` (one line) when nothing answers."""
+    # gRPC's C core logs to stderr by itself (a long build printed "GOAWAY … too_many_pings", a new-user test
+    # found): every failure reaches the user as one line from us, so its own log stays off unless asked for.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from pymilvus import MilvusClient, MilvusException
 
     quiet_pymilvus()

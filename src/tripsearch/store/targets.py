@@ -7,6 +7,7 @@ address. Stdlib only at import: the CLI imports this at start-up, pymilvus is im
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -25,10 +26,15 @@ def milvus_address(target: str | Path | None) -> str | None:
     if target is None:
         return None
     text = str(target).strip()
-    if text.startswith(SCHEME):
-        return text
-    if isinstance(target, Path) and text.startswith("milvus:/"):
+    if text.lower().startswith(SCHEME):  # a scheme is case-insensitive (RFC 3986): MILVUS:// is one too
+        return SCHEME + text[len(SCHEME) :]
+    if isinstance(target, Path) and text.lower().startswith("milvus:/"):
         return SCHEME + text[len("milvus:/") :]
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+        # http://…, s3://…: not a folder to create (it used to build ./http:/host/…), and not a server we know.
+        from tripsearch.errors import BadInput
+
+        raise BadInput(f"{text}: not an index folder nor a {SCHEME}HOST:PORT/NAME address")
     return None
 
 
