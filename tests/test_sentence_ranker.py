@@ -52,11 +52,12 @@ def _candidate(sentences: list[str], sims: list[float], score: float = 1.0, path
 def _question(topic: str):
     """A question about ``topic`` at the event: the event's words are in the post title, the topic's only in the
     answer. The sentence naming the event has the higher cosine (as an encoder gives it), the answer the lower."""
-    question = f"What did they say about {topic} at {EVENT}?"
+    # Two topic words: a single one left beside the title's is taken for the question's subject (TOPIC_MIN_WORDS).
+    question = f"What did they say about {topic} tuning at {EVENT}?"
     c = _candidate(
         [
             f"{EVENT} opened with a keynote in the big hall.",
-            f"The speaker showed that {topic} cut their latency in half.",
+            f"The speaker showed that {topic} tuning cut their latency in half.",
             "Lunch was served outside.",
         ],
         [0.62, 0.50, 0.10],
@@ -73,9 +74,9 @@ def test_the_pool_holds_sentences_and_same_line_spans_with_their_features():
     assert [(u.first, u.last) for u in pool.units] == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)]
     assert pool.x.shape == (5, len(FEATURES))
     topic = pool.x[:, FEATURES.index("topic_cov")]
-    # The topic word is the only question word the post's title and heading lack: only units holding it cover it.
+    # The topic words are the only question words the post's title and heading lack: only units holding them cover them.
     assert topic[2] == pytest.approx(1.0) and topic[0] == 0.0 and topic[1] == pytest.approx(1.0)
-    assert pool.x[0, FEATURES.index("cov")] > pool.x[2, FEATURES.index("cov")]  # the event's words
+    assert pool.x[0, FEATURES.index("cov")] >= pool.x[2, FEATURES.index("cov")]  # the event words: as many
 
 
 def test_a_ranker_fitted_on_some_questions_picks_the_answer_the_hand_set_scores_miss():
@@ -147,3 +148,12 @@ def test_cross_validation_takes_the_ranker_only_when_it_wins_out_of_fold_and_it_
     ranker = fit_ranker([d.pool for d in drafted.values()], [d.labels for d in drafted.values()], ranker_setting)
     after = with_ranker(drafted["q0"], ranker)
     assert after.result.sentence_right and after.result.ask_hit and after.signals == drafted["q0"].signals
+
+
+def test_one_topic_word_is_the_subject_not_the_topic():
+    # "How did the payments company cut Lambda cold starts?" under the talk "Cutting Lambda cold starts in a
+    # payments API" leaves only "company": the sentence introducing the company is not the answer.
+    question, cands, _ = _question("zebrafoo")
+    question = question.replace(" tuning", "")
+    pool = pool_of(question, AnswerType("none"), cands)
+    assert not pool.x[:, FEATURES.index("topic_cov")].any()
