@@ -89,6 +89,7 @@ def measure(address: str, encoder, questions: list[str], qvecs: np.ndarray) -> d
     started = time.perf_counter()
     idx = Index.open(address, encoder=encoder)
     out = {"open_s": time.perf_counter() - started, "opened_passages": len(idx.passages)}
+    print(f"  open: {out['open_s']:.2f} s ({out['opened_passages']} passages)", flush=True)
     year = Filters.of(**FILTER)
 
     def timed(mode: str, filters=None, with_vector: bool = True) -> tuple[list[float], int]:
@@ -157,8 +158,7 @@ def run(uri: str, args) -> None:
             f"overall {n / total:.0f} passages/s, {n_sent / total:.0f} sentence rows/s",
             flush=True,
         )
-        m = measure(t["address"], encoder, questions, qvecs)
-        print(f"  open: {m['open_s']:.2f} s ({m['opened_passages']} passages)", flush=True)
+        measure(t["address"], encoder, questions, qvecs)
         shutil.rmtree(here / "posts", ignore_errors=True)
 
 
