@@ -12,8 +12,9 @@ store's (candidates, their vectors and sentence vectors, BM25), not the model's.
 Prints: build time, open time, per store and mode p50/p95 ms and hit@1 / recall@5 / MRR@10 of the top 10 passages
 (``evaluate.crossval.score``: a passage holding an evidence quote), and how often the two stores' top passage and
 top 10 agree. This is the candidate search alone - not ``Index.search`` (no grounding boost, no grouping of a talk's
-windows), which is wired to Milvus after the store seam lands - so its figures are for comparing the two stores,
-not for comparing with ``tripsearch eval``.
+windows) - so its figures are for comparing the two stores, not for comparing with ``tripsearch eval``; for
+``Index.search`` over ``milvus://`` side by side with a folder see ``benchmarks/milvus_index.py``, and for
+synthetic passages loaded through the store ``benchmarks/milvus_scale.py``.
 
 Without --uri it starts a local `milvus-lite server` (tests/milvus_server.py) in a temporary folder and stops it.
 """
