@@ -1,6 +1,7 @@
-"""What the Milvus store (issue 15) will need from Milvus, each checked by a real call against a milvus-lite server.
+"""What the Milvus store (issue 15) needs from Milvus, each checked by a real call against a milvus-lite server.
 
-Not a test of tripsearch code (the store is not built yet): a probe that keeps docs/scale-out.md honest. Tests named
+Not a test of tripsearch code (that is tests/test_milvus_store.py and tests/test_stores.py): a probe that keeps
+docs/scale-out.md honest. Tests named
 ``test_lite_limit_*`` pin down where milvus-lite differs from Milvus as documented; if one starts failing after an
 upgrade, milvus-lite has changed and the table in docs/scale-out.md must change with it.
 
