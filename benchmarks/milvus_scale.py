@@ -170,16 +170,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20, help="questions per mode (dev.jsonl, cycled)")
     parser.add_argument("--work", default="/tmp/tripsearch-milvus-scale")
     args = parser.parse_args()
-    if args.uri:
-        run(args.uri, args)
-        return
-    from milvus_server import start_server
+    from milvus_server import run_on_server
 
-    server = start_server(Path(args.work) / "milvus-data")
-    try:
-        run(server.uri, args)
-    finally:
-        server.stop()
+    run_on_server(args.uri, lambda uri: run(uri, args), Path(args.work) / "milvus-data")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -99,17 +98,9 @@ def main() -> None:
     parser.add_argument("--name", default="benchmark_store")
     parser.add_argument("--embed", action="store_true", help="embed every passage again instead of reusing --index")
     args = parser.parse_args()
-    if args.uri:
-        run(args.uri, args)
-        return
-    from milvus_server import start_server
+    from milvus_server import run_on_server
 
-    with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder) / "data")
-        try:
-            run(server.uri, args)
-        finally:
-            server.stop()
+    run_on_server(args.uri, lambda uri: run(uri, args))
 
 
 if __name__ == "__main__":

@@ -134,6 +134,22 @@ def unavailable(why: str) -> None:
     pytest.skip(message)
 
 
+def run_on_server(uri: str | None, action, data_dir: Path | None = None) -> None:
+    """``action(uri)`` on the server at ``uri`` (a benchmark's --uri), else on a milvus-lite server started here in
+    ``data_dir`` (default: a temporary folder) and stopped afterwards."""
+    if uri:
+        action(uri)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_server(data_dir or Path(folder) / "data")
+        try:
+            action(server.uri)
+        finally:
+            server.stop()
+
+
 def start_server(data_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> MilvusServer:
     """Start `milvus-lite server --data-dir DATA_DIR --host HOST --port PORT` and wait until it answers.
 
