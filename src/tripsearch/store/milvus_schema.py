@@ -82,7 +82,9 @@ def parse_address(address: str) -> MilvusAddress:
     if len(name) > MAX_NAME:
         raise BadInput(f"{address}: the index name is {len(name)} characters long; at most {MAX_NAME} fit")
     if _NAME.fullmatch(name) is None:
-        raise BadInput(f"{address}: an index name is letters, digits and underscores, not starting with a digit")
+        raise BadInput(
+            f"{address}: index name {name!r} must be letters, digits and underscores, not starting with a digit"
+        )
     return MilvusAddress(host, port, name)
 
 
