@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tripsearch.answer.linear import read_linear
 from tripsearch.answer.sentence_ranker import shipped_ranker
 from tripsearch.answer.sentences import AnswerSettings
 from tripsearch.errors import TripsearchError
@@ -129,14 +130,8 @@ class ConfidenceModel:
     @classmethod
     def from_json(cls, text: str) -> ConfidenceModel:
         data = json.loads(text)
-        n = len(data["features"])
-        if not all(len(data[k]) == n for k in ("mean", "scale", "coef")):
-            raise ValueError("features, mean, scale and coef differ in length")
         return cls(
-            tuple(data["features"]),
-            tuple(map(float, data["mean"])),
-            tuple(float(s) or 1.0 for s in data["scale"]),
-            tuple(map(float, data["coef"])),
+            *read_linear(data),
             float(data["intercept"]),
             float(data["threshold"]),
             tuple(data.get("rules", ())),

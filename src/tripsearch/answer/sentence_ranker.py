@@ -31,6 +31,7 @@ import numpy as np
 
 from tripsearch.answer.answer_types import AnswerType, answers_type, recognise
 from tripsearch.answer.features import QuestionTerms, term_set
+from tripsearch.answer.linear import read_linear
 from tripsearch.answer.sentences import MAX_SENTENCES, Chosen, span_ok
 from tripsearch.errors import TripsearchError
 
@@ -276,14 +277,8 @@ class SentenceRanker:
     @classmethod
     def from_json(cls, text: str) -> SentenceRanker:
         d = json.loads(text)
-        n = len(d["features"])
-        if not all(len(d[k]) == n for k in ("mean", "scale", "coef")):
-            raise ValueError("features, mean, scale and coef differ in length")
         return cls(
-            tuple(d["features"]),
-            tuple(map(float, d["mean"])),
-            tuple(float(s) or 1.0 for s in d["scale"]),
-            tuple(map(float, d["coef"])),
+            *read_linear(d),
             int(d.get("depth", DEPTH)),
             d.get("setting", ""),
             d.get("notes", {}),
