@@ -281,12 +281,13 @@ def test_unreachable_server_and_missing_index_are_one_line_errors(milvus_server)
 
 
 def test_address_parsing():
-    from tripsearch.store.milvus_schema import is_milvus_address, parse_address
+    from tripsearch.store.milvus_schema import parse_address
+    from tripsearch.store.targets import milvus_address
 
     assert parse_address("milvus://db.example.org:19531/trips") == ("db.example.org", 19531, "trips")
     assert parse_address("milvus://localhost/trips").port == 19530
     assert str(parse_address("milvus://[::1]:1/t_2")) == "milvus://[::1]:1/t_2"
-    assert is_milvus_address("milvus://h/n") and not is_milvus_address("index")
+    assert milvus_address("milvus://h/n") == "milvus://h/n" and milvus_address("index") is None
     for bad in ("milvus://host:99999/x", "milvus://host/", "milvus://host/9name", "milvus://host/a-b", "http://h/x"):
         with pytest.raises(BadInput):
             parse_address(bad)
@@ -294,8 +295,6 @@ def test_address_parsing():
         parse_address("milvus://host/" + "n" * 201)
 
     # Found by a new-user test: MILVUS:// built a local folder "MILVUS:/host/…", and so did http://.
-    from tripsearch.store.targets import milvus_address
-
     assert milvus_address("MILVUS://h:1/n") == "milvus://h:1/n"
     assert milvus_address("index") is None and milvus_address(Path("milvus://h:1/n")) == "milvus://h:1/n"
     for other in ("http://h/x", "s3://bucket/index"):

@@ -67,10 +67,6 @@ class MilvusAddress(NamedTuple):
         return f"{SCHEME}{self._netloc}/{self.name}"
 
 
-def is_milvus_address(text: str | object) -> bool:
-    return isinstance(text, str) and text.startswith(SCHEME)
-
-
 def parse_address(address: str) -> MilvusAddress:
     """``milvus://HOST[:PORT]/NAME`` → ``MilvusAddress`` (port 19530 when left out). Raises ``BadInput``."""
     match = re.fullmatch(r"milvus://(\[[^\]]+\]|[^:/\s]+)(?::(\d{1,5}))?/([^/\s]+)/?", address.strip())
