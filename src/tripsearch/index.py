@@ -201,8 +201,6 @@ class Index:
         """The model the index was built with, loaded on first use. Raises ``IndexMismatch`` when it is gone or
         is not the same model any more (fingerprint or dims)."""
         models = self._models
-        opened = self._opened
-        where = opened.generation / gen.MANIFEST if isinstance(opened, OpenedGeneration) else opened.index_dir
         with models.lock:
             if models.encoder is None:
                 from tripsearch.embed import load_encoder
@@ -214,7 +212,7 @@ class Index:
                     encoder = load_encoder(self.manifest.model, backend=os.environ.get("TRIPSEARCH_BACKEND", "auto"))
                 except ModelNotFound as exc:
                     raise gen.IndexMismatch(
-                        f"{where}: built with model {self.manifest.model}, which is not there any more ({exc})"
+                        f"{self._where()}: built with model {self.manifest.model}, which is not there any more ({exc})"
                     ) from None
                 models.encoder = encoder
             encoder = models.encoder
@@ -222,12 +220,17 @@ class Index:
         # it skipped the check, and an index of another model answered from wrong vectors (a new-user test).
         if encoder.fingerprint != self.manifest.model_fingerprint or encoder.dim != self.manifest.dim:
             raise gen.IndexMismatch(
-                f"{where}: built with {self.manifest.model} "
+                f"{self._where()}: built with {self.manifest.model} "
                 f"(fingerprint {self.manifest.model_fingerprint}, {self.manifest.dim} dims); the model "
                 f"{'given' if self._models.given else 'found now'} has fingerprint {encoder.fingerprint}, "
                 f"{encoder.dim} dims. Rebuild the index."
             )
         return encoder
+
+    def _where(self):
+        """What an error about the index's model names: the manifest file of a folder, or the server address."""
+        opened = self._opened
+        return opened.generation / gen.MANIFEST if isinstance(opened, OpenedGeneration) else opened.index_dir
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's unit vector, shape (dim,), float32, from the index's model (loaded on first use)."""
