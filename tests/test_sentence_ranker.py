@@ -1,4 +1,4 @@
-"""The learned answer-sentence ranker (``answer.sentence_ranker``): its features, its pairwise fit, its use by the
+"""The learned answer-sentence ranker (``answer.sentence_ranker``): its features, its listwise fit, its use by the
 answer stage (``AnswerSettings.ranker``) and the shipped weights. Small hand-made passages (the scores a real
 index would give are set by hand: a deterministic stand-in for the encoder), then the sample index."""
 
@@ -21,6 +21,7 @@ from tripsearch.answer.sentence_ranker import (
     SentenceRanker,
     choose_ranked,
     fit_ranker,
+    listwise_loss,
     pool_of,
     shipped_ranker,
 )
@@ -77,6 +78,46 @@ def test_the_pool_holds_sentences_and_same_line_spans_with_their_features():
     # The topic words are the only question words the post's title and heading lack: only units holding them cover them.
     assert topic[2] == pytest.approx(1.0) and topic[0] == 0.0 and topic[1] == pytest.approx(1.0)
     assert pool.x[0, FEATURES.index("cov")] >= pool.x[2, FEATURES.index("cov")]  # the event words: as many
+
+
+def test_answer_cues_a_local_peak_the_authors_own_voice_and_words_beyond_the_question():
+    question = "How did they speed up the build at Confy 2024?"
+    c = _candidate(
+        [
+            "I finally made it to Confy 2024 and my first talk was about the build.",
+            "They sped up the build by caching compiled layers across branches.",
+            "Lunch was good.",
+        ],
+        [0.55, 0.60, 0.10],
+    )
+    pool = pool_of(question, AnswerType("procedure"), [c])
+    single = {u.first: n for n, u in enumerate(pool.units) if u.first == u.last}
+
+    def f(name, sentence):
+        return pool.x[single[sentence], FEATURES.index(name)]
+
+    assert f("first_person", 0) == 1.0 and f("first_person", 1) == 0.0  # "I", "my"; "They" is not the author
+    # A local peak: above both neighbours (0.60 - 0.55); the first sentence sits below its only neighbour.
+    assert f("peak", 1) == pytest.approx(0.05) and f("peak", 0) == pytest.approx(-0.05)
+    # Words beyond the question's ("caching compiled layers across branches") against a near restatement.
+    assert f("novel", 1) > f("novel", 2) > 0.0
+    assert set(FEATURE_SETS["answer"]) > set(FEATURE_SETS["small"]) and set(FEATURE_SETS["answer"]) <= set(FEATURES)
+
+
+def test_the_listwise_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(7)
+    questions = [(rng.normal(size=(n, 4)), np.arange(n) == n - 1) for n in (3, 5, 8)]
+    w = rng.normal(size=4)
+    loss, grad = listwise_loss(w, questions, 0.3)
+    eps = 1e-6
+    numeric = [
+        (listwise_loss(w + eps * e, questions, 0.3)[0] - listwise_loss(w - eps * e, questions, 0.3)[0]) / (2 * eps)
+        for e in np.eye(4)
+    ]
+    assert grad == pytest.approx(numeric, abs=1e-6)
+    # A unit scored far above the rest and right: almost nothing to lose but the penalty.
+    x = np.array([[10.0], [0.0], [0.0]])
+    assert listwise_loss(np.array([1.0]), [(x, np.array([True, False, False]))], 0.0)[0] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_a_ranker_fitted_on_some_questions_picks_the_answer_the_hand_set_scores_miss():

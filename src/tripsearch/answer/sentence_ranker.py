@@ -6,24 +6,27 @@ sits lower in the same pool (the diagnosis in ``docs/answer-signals.md``). This 
 every *unit* — one sentence, or two adjacent sentences of one talk on one line (``sentences.span_ok``) — of the
 ``depth`` best passages by a linear model over per-unit features (``FEATURES``: cosine, plain and rarity-weighted
 word coverage, coverage of what the question asks about beyond the event it names, answer-type match, place in
-its talk, heading overlap, length, list-item shape, passage rank and score, distance from the pool's best, and
-interactions with what the question asks for; ``FEATURE_SETS`` are the subsets cross-validation chooses among),
-and answers with the best-scoring unit.
+its talk, heading overlap, length, list-item shape, passage rank and score, distance from the pool's best, cues
+that a unit answers rather than restates the question — a local peak of similarity, the author's own voice, words
+beyond the question's — and interactions with what the question asks for; ``FEATURE_SETS`` are the subsets
+cross-validation chooses among), and answers with the best-scoring unit.
 
-The model is a pairwise logistic regression (RankSVM-style, Joachims 2002, "Optimizing search engines using
-clickthrough data", with the logistic loss): for each training question, the difference of a right unit's
-features and a wrong one's is a positive example, the reverse a negative one, so the weights only learn which of
-one question's units is better (no intercept, nothing to calibrate across questions). Labels are issue 11's
-``sentence_right`` against the evidence quotes. It is fitted only inside cross-validation training folds
-(``evaluate.confidence_cv``) and, for shipping, by ``benchmarks/fit_confidence.py``, which writes
-``sentence_ranker.json`` next to ``confidence.json``: plain numbers, applied with a dot product (no scikit-learn
-at run time).
+The model is listwise (``listwise_loss``): per training question, a softmax over its units' linear scores, fitted
+to put probability on the right ones (ListNet's top-one likelihood, Cao et al. 2007; a conditional logit). Only
+the order within one question counts (no intercept, nothing to calibrate across questions), and every question
+weighs the same however many units it has. It replaced a pairwise logistic regression (RankSVM-style, Joachims
+2002), which sampled at most 400 right/wrong pairs a question and did no better with the new cues (the figures
+are in ``docs/answer-signals.md``). Labels are issue 11's ``sentence_right`` against the evidence quotes. It is
+fitted only inside cross-validation training folds (``evaluate.confidence_cv``) and, for shipping, by
+``benchmarks/fit_confidence.py``, which writes ``sentence_ranker.json`` next to ``confidence.json``: plain
+numbers, applied with a dot product (no SciPy at run time).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from tripsearch.answer.features import QuestionTerms, term_set
 from tripsearch.answer.linear import read_linear
 from tripsearch.answer.sentences import MAX_SENTENCES, Chosen, span_ok
 from tripsearch.errors import TripsearchError
+from tripsearch.search.keyword import STOPWORDS
 
 RANKER_FILE = Path(__file__).with_name("sentence_ranker.json")
 DEPTH = 3  # passages whose sentences are ranked (as ``sentences.ANSWER_PASSAGES``)
@@ -41,6 +45,9 @@ DEPTH = 3  # passages whose sentences are ranked (as ``sentences.ANSWER_PASSAGES
 # the answers after the first; one logit keeps only those the ranker rates nearly as likely.
 EXTRA_MARGIN = 1.0
 LIST_ITEM = ("- ", "* ", "• ", "+ ")
+# The report's author speaking of their own day ("I finally made it to ...", "my favourite talk"): how the event was
+# lived, seldom what a talk said. The pronouns of English grammar, not words of any question set.
+FIRST_PERSON = re.compile(r"\b(?:I|I['’](?:m|ve|d|ll)|me|my|mine|myself|we|we['’](?:re|ve|d|ll)|us|our|ours)\b")
 
 _BASE = (
     "cos",  # the unit's best sentence cosine to the question
@@ -70,13 +77,19 @@ _BASE = (
     "cos_rank",  # the unit's place by cosine among its passage's units, 0 = best, capped at 5
     "no_stop",  # does not end like a sentence (. ! ? or a quote): a caption, a heading, a label
     "has_digit",
+    "peak",  # the unit's best cosine minus that of its talk neighbours (> 0: a local peak of similarity)
+    "first_person",  # the author's own narrative (``FIRST_PERSON``)
+    "novel",  # log(1 + content words of the unit the question lacks): what it adds beyond restating the question
 )
 _ASKS = ("reason", "procedure", "none", "span_type")  # what the question asks for, crossed with a few features
 _CROSSED = ("span", "cos", "cov", "talk_start", "list_item", "log_words")
 FEATURES = _BASE + tuple(f"{f}*{a}" for a in _ASKS for f in _CROSSED)
 # Feature sets cross-validation chooses among (with few training questions, fewer features can generalise better).
+_SMALL = ("cos", "cov", "idf_cov", "topic_cov", "type_match", "rank0", "rank1", "search_z", "span")
 FEATURE_SETS = {
-    "small": ("cos", "cov", "idf_cov", "topic_cov", "type_match", "rank0", "rank1", "search_z", "span"),
+    "small": _SMALL,
+    # small + three cues of an answer rather than a restatement of the question (docs/answer-signals.md, 1 Dec 2026)
+    "answer": _SMALL + ("peak", "first_person", "novel"),
     "plain": _BASE,
     "full": FEATURES,
 }
@@ -153,6 +166,11 @@ def _topic_coverage(weights: dict[str, float], found: frozenset[str], passage, s
     return sum(w for t, w in topic.items() if t in found) / total if total else 0.0
 
 
+def _neighbour_cos(c, u: Unit, same: list[int]) -> float:
+    """The best cosine of the sentences just before and after unit ``u`` in its talk (0 with none)."""
+    return max([float(c.sims[j]) for j in (u.first - 1, u.last + 1) if 0 <= j < len(c.sims) and j in same] or [0.0])
+
+
 def pool_of(question: str, kind: AnswerType, candidates, depth: int = DEPTH) -> Pool:
     """The units of ``candidates`` (``pipeline._Candidate``s, best first) and their features for ``question``."""
     terms = QuestionTerms(question)
@@ -201,11 +219,12 @@ def pool_of(question: str, kind: AnswerType, candidates, depth: int = DEPTH) -> 
             "ends_colon": float(stripped.endswith(":")),
             "span": float(u.last > u.first),
             "span_cos2": min(sims) if u.last > u.first else 0.0,
-            "ctx_cos": max(
-                [float(c.sims[j]) for j in (u.first - 1, u.last + 1) if 0 <= j < len(c.sims) and j in same] or [0.0]
-            ),
+            "ctx_cos": _neighbour_cos(c, u, same),
             "no_stop": float(not stripped.endswith((".", "!", "?", '"', "”", "'", "’", ")", ":"))),
             "has_digit": float(any(ch.isdigit() for ch in text)),
+            "peak": max(sims) - _neighbour_cos(c, u, same),
+            "first_person": float(bool(FIRST_PERSON.search(text))),
+            "novel": math.log1p(len({t for t in found if t not in STOPWORDS} - set(terms.terms))),
         }
         rows.append(f)
     for r, u in zip(rows, units):
@@ -241,7 +260,9 @@ class RankerSetting:
         return f"{self.features} C={self.c:g}"
 
 
-RANKER_SETTINGS = tuple(RankerSetting(f, c) for f in FEATURE_SETS for c in (0.01, 0.1))
+# The grid cross-validation chooses among. A larger one (small, plain, full, answer) measured no better: with ~70
+# training questions an inner-CV choice among many settings is mostly noise (docs/answer-signals.md).
+RANKER_SETTINGS = tuple(RankerSetting("answer", c) for c in (0.01, 0.1))
 
 
 @dataclass(frozen=True)
@@ -320,38 +341,44 @@ def choose_ranked(pool: Pool, ranker: SentenceRanker) -> list[Chosen]:
     return out
 
 
-# -- fitting (scikit-learn, imported only here) -------------------------------------------------------------
+# -- fitting (SciPy, imported only here) --------------------------------------------------------------------
 
 
-def pairs(
-    pools: list[Pool], labels: list[np.ndarray], cos_column: int, max_pairs: int = 400
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise training rows: (right unit − wrong unit, 1) and its negation (…, 0), for each question with both;
-    at most ``max_pairs`` pairs a question (the wrong units with the highest cosine first: the hard ones), so a
-    long passage does not outweigh a short one."""
-    xs, ys = [], []
+def _questions(pools: list[Pool], labels: list[np.ndarray], cols: list[int], mean, scale):
+    """(standardised unit rows, right mask) of each question with both a right and a wrong unit."""
+    out = []
     for pool, y in zip(pools, labels):
-        pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-        if not len(pos) or not len(neg):
-            continue
-        per = max(1, max_pairs // len(pos))
-        cos = pool.x[:, cos_column]
-        neg = neg[np.argsort(-cos[neg], kind="stable")][:per]
-        for i in pos:
-            d = pool.x[i] - pool.x[neg]
-            xs += [d, -d]
-            ys += [np.ones(len(d)), np.zeros(len(d))]
-    if not xs:
-        return np.zeros((0, pools[0].x.shape[1] if pools else 0)), np.zeros(0)
-    return np.vstack(xs), np.concatenate(ys)
+        y = np.asarray(y, dtype=bool)
+        if len(pool.units) and y.any() and not y.all():
+            out.append(((pool.x[:, cols] - mean) / scale, y))
+    return out
+
+
+def listwise_loss(w: np.ndarray, questions: list, strength: float) -> tuple[float, np.ndarray]:
+    """Mean over ``questions`` of −log P(the top unit is right), P a softmax of the unit scores ``x @ w`` over one
+    question's units, + ``strength``/2 · ‖w‖²; and its gradient. (The top-one likelihood of ListNet, Cao et al.
+    2007, "Learning to rank: from pairwise approach to listwise approach", with every right unit counted: a
+    conditional logit.)"""
+    loss, grad = 0.0, np.zeros_like(w)
+    for x, y in questions:
+        s = x @ w
+        e = np.exp(s - s.max())
+        p_all, p_right = e / e.sum(), e * y / (e * y).sum()
+        loss += math.log(e.sum()) - math.log((e * y).sum())
+        grad += x.T @ (p_all - p_right)
+    n = max(len(questions), 1)
+    return loss / n + 0.5 * strength * float(w @ w), grad / n + strength * w
 
 
 def fit_ranker(
     pools: list[Pool], labels: list[np.ndarray], setting: RankerSetting, depth: int = DEPTH
 ) -> SentenceRanker:
-    """Fit the pairwise logistic regression (L2, ``setting``) on ``pools`` with boolean ``labels`` (one per unit:
-    issue 11's ``sentence_right`` for the unit). Features are standardised by the training units' spread."""
-    from sklearn.linear_model import LogisticRegression
+    """Fit the listwise model (``listwise_loss``, L-BFGS from "rank by cosine") on ``pools`` with boolean
+    ``labels`` (one per unit: issue 11's ``sentence_right`` for the unit). Features are standardised by the
+    training units' spread. ``setting.c`` is the inverse L2 strength per question, as scikit-learn's C is per
+    example: the penalty is 1 / (C · questions). Questions with no right or no wrong unit teach nothing and are
+    left out; with none left the ranker ranks by cosine."""
+    from scipy.optimize import minimize
 
     names = FEATURE_SETS[setting.features]
     cols = [FEATURES.index(f) for f in names]
@@ -359,15 +386,12 @@ def fit_ranker(
     allx = np.vstack(rows) if rows else np.zeros((1, len(cols)))
     mean, scale = allx.mean(axis=0), allx.std(axis=0)
     scale[scale == 0] = 1.0
-    z = [Pool(p.units, (p.x[:, cols] - mean) / scale) for p in pools]
-    x, y = pairs(z, labels, cos_column=names.index("cos"))
-    if len(set(y)) < 2:  # nothing to learn from: rank by cosine
-        coef = np.zeros(len(cols))
-        coef[names.index("cos")] = 1.0
-    else:
-        model = LogisticRegression(C=setting.c, fit_intercept=False, max_iter=5000)
-        model.fit(x, y)
-        coef = model.coef_[0]
+    questions = _questions(pools, labels, cols, mean, scale)
+    coef = np.zeros(len(cols))
+    coef[names.index("cos")] = 1.0
+    if questions:
+        strength = 1.0 / (setting.c * len(questions))
+        coef = minimize(listwise_loss, coef, args=(questions, strength), jac=True, method="L-BFGS-B").x
     return SentenceRanker(
         tuple(names), tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, coef)), depth, setting.short
     )
