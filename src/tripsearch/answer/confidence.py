@@ -4,7 +4,8 @@
 the flat signals the pipeline computes (``FEATURES``: today's evidence — sentence cosine, word coverage, unknown
 words, score margins — plus question understanding, answer types and constraint coverage). Below
 ``threshold`` the answer abstains; ``rules`` name hard rules that abstain whatever the probability ("gap": the
-question names an event, year, author or combination no indexed post covers; "type", "unknown": ``rule_fired``).
+question names an event, year, author or combination no indexed post covers; "type", "unknown", "outside":
+``rule_fired``).
 
 The shipped model is ``confidence.json`` next to this file: feature names, the standardisation (mean, scale),
 coefficients, intercept, threshold and rules — plain numbers, no pickle. It is written by
@@ -62,20 +63,23 @@ FEATURES = (
     "c_uncovered_total",  # constraints (not the answer type) that neither the sentence, its passage nor its post covers
 )
 Z_CLIP = 3.0  # standardised values are clipped: a question far outside the training range must not dominate
-RULES = ("gap", "type", "unknown")  # hard rules a setting may switch on
+RULES = ("gap", "type", "unknown", "outside")  # hard rules a setting may switch on
 
 
 def rule_fired(rules: tuple[str, ...], signals: dict[str, float]) -> str | None:
     """The first of ``rules`` that fires on ``signals``, else None: "gap" (the question names an event, year,
     author or combination no post covers), "type" (it asks for a number, date, name... and none of the best
     sentences holds one), "unknown" (a word of it that no report contains is not an English word either:
-    ``features.not_english``)."""
+    ``features.not_english``), "outside" (the question pins down an event, year or author that some posts
+    match, and the best passage comes from none of them: ``r_top_outside_restriction``)."""
     if "gap" in rules and signals.get("q_gap", 0.0) > 0:
         return "gap"
     if "type" in rules and signals.get("t_missing_any", 0.0) > 0:
         return "type"
     if "unknown" in rules and signals.get("s_unknown_not_english", 0.0) > 0:
         return "unknown"
+    if "outside" in rules and signals.get("r_top_outside_restriction", 0.0) > 0:
+        return "outside"
     return None
 
 
@@ -172,7 +176,7 @@ def shipped_settings() -> AnswerSettings:
 @dataclass(frozen=True)
 class Setting:
     """What cross-validation chooses among: the inverse regularisation strength ``c`` and the hard rules
-    (``rule_fired``: "gap", "type", "unknown")."""
+    (``rule_fired``: "gap", "type", "unknown", "outside")."""
 
     c: float
     rules: tuple[str, ...] = ()
@@ -183,7 +187,8 @@ class Setting:
 
 
 # The rule sets compared; "unknown" (added 1 Dec 2026) caught 22 rather than 20 of 33 unanswerable dev questions
-# under 5-fold CV at the same 5 of 89 answerable (docs/answer-signals.md).
+# under 5-fold CV at the same 5 of 89 answerable; "outside" (1 Dec 2026, one more set, not crossed with every other)
+# 24 rather than 22 of 33, at 4 rather than 6 of 89 answerable (docs/answer-signals.md).
 RULE_SETS = (
     (),
     ("gap",),
@@ -192,6 +197,7 @@ RULE_SETS = (
     ("unknown",),
     ("gap", "unknown"),
     ("gap", "type", "unknown"),
+    ("gap", "type", "unknown", "outside"),
 )
 SETTINGS = tuple(Setting(c, rules) for rules in RULE_SETS for c in (0.03, 0.1, 0.3, 1.0, 3.0))
 MAX_ANSWERABLE_ABSTAINED = 0.05  # issue 11's bound: abstain on at most 5 % of answerable questions

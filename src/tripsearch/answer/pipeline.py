@@ -43,6 +43,7 @@ RULE_TEXT = {
     "gap": "the question names something no indexed report covers",
     "type": "none of the best sentences holds the kind of thing the question asks for",
     "unknown": "the question names a thing, not an English word, that no report contains",
+    "outside": "the best passage is from none of the reports of what the question pins down",
 }
 TYPE_SENTENCES = 5  # the best sentences checked for the kind of thing the question asks for
 
@@ -268,6 +269,9 @@ def _add_signals(
         "s_search_margin": search[0] - search[1] if len(search) > 1 else 1.0,
         **understanding.signals(),
         "r_top_in_restriction": float(restriction is not None and top.passage.post.path in restriction),
+        # the question pins down an event, year or author that some posts match, and the best passage comes from
+        # none of them: what it finds is about another event or year (a topic put at the wrong event)
+        "r_top_outside_restriction": float(bool(restriction) and ranked[0].passage.post.path not in restriction),
         "t_wants_span": float(kind.wants_span),
         **type_signals(kind, found, titles),
         **coverage.signals(),
@@ -280,11 +284,21 @@ def _add_signals(
     never = list(dict.fromkeys([*named_unknown, *(w for w in unknown if not_english(w))]))
     if never:
         reasons.append(f"the reports never mention {', '.join(never)}")
+    if signals["r_top_outside_restriction"]:
+        reasons.append(_outside_reason(understanding, ranked[0].passage))
     if kind.wants_span and not signals["t_any_has"]:
         reasons.append(type_reason(kind, found, titles))
     reasons += _coverage_reasons(coverage)
     draft.abstain_reasons = reasons
     draft.notes = _notes(understanding, kind, found, titles, coverage, unknown)
+
+
+def _outside_reason(understanding, passage: Passage) -> str:
+    """Why the best passage does not answer: it is from a post that is not a report of what the question pins
+    down ("the best passage is from “EuroPython 2012”, not a report of EuroPython 2014")."""
+    firm = [m for m in understanding.mentions if m.kind in ("event", "year", "author") and m.firm]
+    named = " ".join(m.text if m.kind != "author" else f"by {m.text}" for m in firm)
+    return f"the best passage is from “{passage.post.title}”, not a report of {named}"
 
 
 def _notes(understanding, kind: AnswerType, found, titles, coverage, unknown) -> list[str]:
