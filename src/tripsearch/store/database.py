@@ -273,11 +273,40 @@ def load_skipped(con: sqlite3.Connection) -> list[SkippedFile]:
     return [SkippedFile(path, reason) for path, reason in con.execute("SELECT path, reason FROM skipped ORDER BY path")]
 
 
+def fts_expressions(terms: list[str]) -> list[str]:
+    """One FTS5 expression per distinct term (``terms.term_expression``), in order, without repeats."""
+    return list(dict.fromkeys(e for e in map(term_expression, dict.fromkeys(terms)) if e))
+
+
 def fts_query(terms: list[str]) -> str | None:
     """An FTS5 query that matches any of the terms (words, symbol-bearing terms, CJK bigrams, phrases); every
     token is quoted by ``terms.term_expression``, so no user text is FTS syntax. None when nothing is searchable."""
-    expressions = [e for e in map(term_expression, dict.fromkeys(terms)) if e]
-    return " OR ".join(dict.fromkeys(expressions)) if expressions else None
+    expressions = fts_expressions(terms)
+    return " OR ".join(expressions) if expressions else None
+
+
+def match_count(con: sqlite3.Connection, expression: str, cap: int) -> int:
+    """How many rows match the FTS5 ``expression``, counted up to ``cap`` (FTS5 stops there). Counting walks the
+    term's doclist without scoring: about 0.1 µs a row here, where ``bm25()`` costs 1.5–15 µs a row
+    (benchmarks/scale.py stores, measured in issue 13)."""
+    sql = "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)"
+    return int(con.execute(sql, (expression, cap)).fetchone()[0])
+
+
+def keyword_search_all(
+    con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int
+) -> tuple[list[tuple[int, float]], int, float, float]:
+    """What ``keyword_search_with_stats`` returns, from one statement that brings every match into Python: for
+    a query known to match few rows (``search.keyword.keyword_top_bounded``), where one pass beats two. Ties
+    keep rowid order (FTS5 returns matches by ascending rowid; the sort is stable)."""
+    sql = "SELECT rowid, -bm25(passages_fts, ?, ?, ?) FROM passages_fts WHERE passages_fts MATCH ?"
+    found = con.execute(sql, (*weights, query)).fetchall()
+    if not found:
+        return [], 0, 0.0, 0.0
+    scores = np.fromiter((s for _, s in found), dtype=np.float64, count=len(found))
+    order = np.argsort(-scores, kind="stable")[:limit]
+    top = [(int(found[i][0]), float(scores[i])) for i in order]
+    return top, len(found), float(scores.sum()), float(np.dot(scores, scores))
 
 
 def keyword_search(

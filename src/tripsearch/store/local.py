@@ -93,10 +93,12 @@ class LocalStore:
         return dense_scores(passage_sims, _best(passage_sims, sentences @ query, local, has))
 
     def keyword_top(self, question: str, limit: int) -> KeywordTop:
-        from tripsearch.search.keyword import keyword_top
+        """The best BM25 rows over the question's rarest terms (``search.keyword.KEYWORD_POSTINGS`` rows scored
+        at most; every term when they fit), with that score's count, sum and sum of squares over all rows."""
+        from tripsearch.search.keyword import KEYWORD_POSTINGS, keyword_top
 
         with self.lock:
-            return KeywordTop(*keyword_top(self.con, question, limit))
+            return KeywordTop(*keyword_top(self.con, question, limit, KEYWORD_POSTINGS))
 
     def facets(self) -> Facets:
         posts = self.posts.ordered()
