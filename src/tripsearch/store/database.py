@@ -73,71 +73,99 @@ def write_database(
     skipped: list[SkippedFile],
 ) -> None:
     """Write a fresh database; ``passages`` are stored in row order 0…n-1."""
-    con = sqlite3.connect(path)
+    con = create_database(path)
     try:
-        con.executescript(SCHEMA)
-        con.executemany(
-            "INSERT INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    p.meta.path,
-                    p.meta.title,
-                    p.meta.date.isoformat() if p.meta.date else None,
-                    json.dumps(p.meta.authors),
-                    json.dumps(p.meta.tags),
-                    p.meta.description,
-                    p.meta.url,
-                    p.meta.slug,
-                    p.meta.language,
-                    int(p.meta.draft),
-                    p.state.source_hash,
-                    p.state.size,
-                    p.state.mtime_ns,
-                )
-                for p in posts
-            ],
-        )
-        con.executemany(
-            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    row,
-                    p.id,
-                    p.post.path,
-                    p.ordinal,
-                    p.session_title,
-                    json.dumps(p.heading_path),
-                    p.start_line,
-                    p.end_line,
-                    p.text,
-                    p.content_hash,
-                    json.dumps(p.sentences),
-                    json.dumps([(list(part.heading_path), part.start_line, part.end_line) for part in p.parts]),
-                )
-                for row, p in enumerate(passages)
-            ],
-        )
-        con.executemany(
-            "INSERT INTO passages_fts(rowid, post, heading, text) VALUES (?,?,?,?)",
-            [
-                (row, fts_text(_post_terms(p.post)), fts_text(" ".join(p.heading_path)), fts_text(p.text))
-                for row, p in enumerate(passages)
-            ],
-        )
-        position = {p.meta.path: i for i, p in enumerate(posts)}
-        columns = {
-            "sentence_counts": [len(p.sentences) for p in passages],
-            "post_of_row": [position[p.post.path] for p in passages],
-        }
-        con.executemany(
-            "INSERT INTO compact_columns VALUES (?,?)",
-            [(name, np.asarray(values, dtype="<i4").tobytes()) for name, values in columns.items()],
-        )
-        con.execute(f"PRAGMA user_version = {FTS_VERSION}")
-        con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
-        con.commit()
+        position = insert_posts(con, posts)
+        columns = insert_passages(con, 0, passages, position)
+        finish_database(con, *columns, skipped)
     finally:
         con.close()
+
+
+def create_database(path: Path) -> sqlite3.Connection:
+    """A new database at ``path`` with the schema and nothing in it; fill it with ``insert_posts`` and
+    ``insert_passages`` (in chunks, if need be: ``benchmarks/scale.py`` writes a million passages so), then
+    ``finish_database``. ``write_database`` is the three at once."""
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA)
+    return con
+
+
+def insert_posts(con: sqlite3.Connection, posts: list[StoredPost], first: int = 0) -> dict[str, int]:
+    """Insert ``posts`` after ``first`` others; returns path → 0-based position in the table (its rowid order)."""
+    con.executemany(
+        "INSERT INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                p.meta.path,
+                p.meta.title,
+                p.meta.date.isoformat() if p.meta.date else None,
+                json.dumps(p.meta.authors),
+                json.dumps(p.meta.tags),
+                p.meta.description,
+                p.meta.url,
+                p.meta.slug,
+                p.meta.language,
+                int(p.meta.draft),
+                p.state.source_hash,
+                p.state.size,
+                p.state.mtime_ns,
+            )
+            for p in posts
+        ],
+    )
+    return {p.meta.path: first + i for i, p in enumerate(posts)}
+
+
+def insert_passages(
+    con: sqlite3.Connection, first_row: int, passages: list[Passage], position: dict[str, int]
+) -> tuple[list[int], list[int]]:
+    """Insert ``passages`` as rows ``first_row``… (their text, and their terms in the FTS table); ``position``:
+    post path → position (``insert_posts``). Returns their (sentence counts, post positions) for
+    ``finish_database``."""
+    rows = range(first_row, first_row + len(passages))
+    con.executemany(
+        "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                row,
+                p.id,
+                p.post.path,
+                p.ordinal,
+                p.session_title,
+                json.dumps(p.heading_path),
+                p.start_line,
+                p.end_line,
+                p.text,
+                p.content_hash,
+                json.dumps(p.sentences),
+                json.dumps([(list(part.heading_path), part.start_line, part.end_line) for part in p.parts]),
+            )
+            for row, p in zip(rows, passages)
+        ],
+    )
+    con.executemany(
+        "INSERT INTO passages_fts(rowid, post, heading, text) VALUES (?,?,?,?)",
+        [
+            (row, fts_text(_post_terms(p.post)), fts_text(" ".join(p.heading_path)), fts_text(p.text))
+            for row, p in zip(rows, passages)
+        ],
+    )
+    return [len(p.sentences) for p in passages], [position[p.post.path] for p in passages]
+
+
+def finish_database(
+    con: sqlite3.Connection, sentence_counts: list[int], post_of_row: list[int], skipped: list[SkippedFile]
+) -> None:
+    """Write the compact per-row columns of every row, the FTS version and the skipped files, and commit."""
+    columns = {"sentence_counts": sentence_counts, "post_of_row": post_of_row}
+    con.executemany(
+        "INSERT INTO compact_columns VALUES (?,?)",
+        [(name, np.asarray(values, dtype="<i4").tobytes()) for name, values in columns.items()],
+    )
+    con.execute(f"PRAGMA user_version = {FTS_VERSION}")
+    con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
+    con.commit()
 
 
 def _post_terms(meta: PostMeta) -> str:
