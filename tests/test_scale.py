@@ -232,3 +232,35 @@ def test_scale_benchmark_exact_top10_by_chunks_is_the_whole_matrix_one():
     for q, top in zip(questions, truth.tops()):
         scores = dense_scores(vectors @ q, matrix.best_per_passage(matrix.similarities(q), vectors @ q))
         assert top == [passages[i].id for i in np.argsort(-scores, kind="stable")[:10]]
+
+
+def _resident_mb_under(folder: Path) -> float:
+    """This process's resident MB of the files mapped from ``folder`` (/proc/self/smaps)."""
+    total, current = 0, None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:
+            current = fields[5] if len(fields) >= 6 else None
+        elif fields and fields[0] == "Rss:" and current and current.startswith(f"{folder}/"):
+            total += int(fields[1])
+    return total / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and madvise are Linux's")
+def test_search_lets_go_of_mapped_pages_past_a_bound(ann_index_dir):
+    """RSS counts the mapped file pages a search touched (a million passages would pass 2 GiB); past the bound a
+    store drops its generation's pages, numpy's maps and FAISS's mapped graph alike, and finds the same after."""
+    idx = Index.open(ann_index_dir)
+    try:
+        store = idx.store
+        assert store._maps == idx.generation
+        vector = idx.encoder.encode(["cold starts"])[0]
+        before = [s.hit for s in idx.scored_passages("cold starts", 5, None, "hybrid", vector)]
+        np.asarray(idx._vectors).sum(), np.asarray(idx.sentences.vectors).sum()  # touch every mapped page
+        assert _resident_mb_under(idx.generation) > 0
+        assert not store.bound_resident(limit=1 << 40)  # under the bound: kept
+        assert store.bound_resident(limit=0)
+        assert _resident_mb_under(idx.generation) == 0
+        assert [s.hit for s in idx.scored_passages("cold starts", 5, None, "hybrid", vector)] == before
+    finally:
+        idx.close()

@@ -30,11 +30,12 @@ STOPWORDS = frozenset(
 WEIGHTS = (2.0, 2.0, 1.0)  # "at KubeCon 2019": the post column names the conference and year
 
 # Past store.ann.ANN_MIN_ROWS: the most rows bm25() scores for one question (``keyword_top`` with ``postings``).
-# FTS5 scores every row an OR query matches (1.5-15 µs a row here) and the dev questions' terms match a third
-# of all passages, so a million passages would cost seconds; the rarest terms, whose matches fit this, are
-# scored and the commoner ones (IDF below about log(n / KEYWORD_POSTINGS)) are left to the dense side.
-# benchmarks/scale.py at 100k and 1M (docs/scale-out.md, "Keyword search past a size").
-KEYWORD_POSTINGS = 5000
+# FTS5 scores every row an OR query matches (1.5 µs a row on an idle core, 9 on this busy machine) and the dev
+# questions' terms match a third of all passages, so a million passages would cost seconds. The rarest terms,
+# whose matches fit this, are scored; commoner ones (IDF below about log(n / KEYWORD_POSTINGS)) are left to the
+# dense side. Synthetic 100k (benchmarks/scale.py, 40 dev questions, medians): 5000 kept 4 of 9 terms and cost
+# 10 ms of counting + 31 ms of scoring; 2000 kept 3 and cost 1.4 + 11 ms.
+KEYWORD_POSTINGS = 2000
 
 
 def query_terms(question: str) -> list[str]:
