@@ -1,13 +1,15 @@
 """Benchmark: how the index scales, on synthetic stores of 10k, 100k, 1M passages.
 
     PYTHONPATH=src .venv/bin/python benchmarks/scale.py --passages 10000,100000[,1000000] [--json]
-        [--source /work/exp/index-a] [--work /tmp/tripsearch-scale] [--keep]
+        [--source /work/exp/index-a] [--work /tmp/tripsearch-scale] [--keep] [--update-max N]
 
 Per size it prints: disk bytes per passage; cold ``Index.open`` time and RSS (in a fresh subprocess, after the
 imports); RSS after 100 queries; hybrid and dense p50/p95 with the question vector given (embedding excluded)
 and through ``Index.search`` (embedding included); filtered (one year of dates) hybrid p50; recall@10 of the
 dense search against an exact dense search; the time of ``update_index`` after editing one post (in a fresh
-subprocess, imports excluded, model load included). ``--json``: one JSON object per size.
+subprocess, imports excluded, model load included; null past ``--update-max`` passages). ``--json``: one JSON
+object per size. Each store is synthesised and written in chunks of ``CHUNK`` passages, so 1M fits in RAM here
+(about 50 minutes on this shared machine; 100k about 4 minutes plus the update).
 
 How the synthetic store is made (embedding a million passages on this CPU is not the point):
 
