@@ -177,3 +177,90 @@ def test_filtered_ann_search_still_returns_k(ann_index_dir, monkeypatch):
 def _hits(idx: Index, query: str, k: int, mode: str, filters: Filters | None = None, vector=None) -> list:
     """The ranked hits before windows are folded into blocks (``Index.scored_passages``)."""
     return [scored.hit for scored in idx.scored_passages(query, k, filters, mode, vector)]
+
+
+# ------------------------------------------------------------------------------- the scale benchmark's writer
+def _scale_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scale_benchmark", ROOT / "benchmarks" / "scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scale_benchmark_writes_flat_files_as_faiss_does(tmp_path):
+    """benchmarks/scale.py streams a million vectors into the flat file format in blocks; the bytes must be what
+    ``faiss.write_index`` writes (``store.vectors.write_vectors``), which ``map_vectors`` then reads back."""
+    from tripsearch.store.vectors import map_vectors, write_vectors
+
+    scale = _scale_benchmark()
+    rows = np.random.default_rng(0).standard_normal((37, 8)).astype(np.float32)
+    write_vectors(tmp_path / "faiss.faiss", rows)
+    flat = scale.FlatFile(tmp_path / "streamed.faiss", 8)
+    for lo in range(0, 37, 10):
+        flat.add(rows[lo : lo + 10])
+    flat.close()
+    assert (tmp_path / "streamed.faiss").read_bytes() == (tmp_path / "faiss.faiss").read_bytes()
+    assert np.array_equal(map_vectors(tmp_path / "streamed.faiss", 8), rows)
+
+
+def test_scale_benchmark_exact_top10_by_chunks_is_the_whole_matrix_one():
+    """The benchmark's truth, merged chunk by chunk, equals a stable sort of the ``search.fusion`` dense score
+    over every row at once (ties included: copies of one vector)."""
+    from tripsearch.records import Passage, PostMeta, SentenceSpan
+    from tripsearch.search.fusion import SentenceMatrix, dense_scores
+
+    scale = _scale_benchmark()
+    rng = np.random.default_rng(1)
+    meta = PostMeta("p.md", "t", None, (), (), "", None, None)
+    counts = rng.integers(0, 4, size=55)
+    passages = [
+        Passage(f"p#{i}", meta, "", (), i, 1, 1, "x", "h", tuple(SentenceSpan(0, 1, 1, 1, 0) for _ in range(c)))
+        for i, c in enumerate(counts)
+    ]
+    vectors = scale._unit(rng.standard_normal((55, 6)))
+    vectors[30] = vectors[3]  # a tie, broken by row order
+    sentences = scale._unit(rng.standard_normal((int(counts.sum()), 6)))
+    questions = scale._unit(rng.standard_normal((4, 6)))
+    truth = scale.ExactTop10(questions)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for lo in range(0, 55, 20):
+        hi = min(lo + 20, 55)
+        truth.add(passages[lo:hi], vectors[lo:hi], sentences[starts[lo] : starts[hi]])
+    matrix = SentenceMatrix(sentences, counts.tolist())
+    for q, top in zip(questions, truth.tops()):
+        scores = dense_scores(vectors @ q, matrix.best_per_passage(matrix.similarities(q), vectors @ q))
+        assert top == [passages[i].id for i in np.argsort(-scores, kind="stable")[:10]]
+
+
+def _resident_mb_under(folder: Path) -> float:
+    """This process's resident MB of the files mapped from ``folder`` (/proc/self/smaps)."""
+    total, current = 0, None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:
+            current = fields[5] if len(fields) >= 6 else None
+        elif fields and fields[0] == "Rss:" and current and current.startswith(f"{folder}/"):
+            total += int(fields[1])
+    return total / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and madvise are Linux's")
+def test_search_lets_go_of_mapped_pages_past_a_bound(ann_index_dir):
+    """RSS counts the mapped file pages a search touched (a million passages would pass 2 GiB); past the bound a
+    store drops its generation's pages, numpy's maps and FAISS's mapped graph alike, and finds the same after."""
+    idx = Index.open(ann_index_dir)
+    try:
+        store = idx.store
+        assert store._maps == idx.generation
+        vector = idx.encoder.encode(["cold starts"])[0]
+        before = [s.hit for s in idx.scored_passages("cold starts", 5, None, "hybrid", vector)]
+        np.asarray(idx._vectors).sum(), np.asarray(idx.sentences.vectors).sum()  # touch every mapped page
+        assert _resident_mb_under(idx.generation) > 0
+        assert not store.bound_resident(limit=1 << 40)  # under the bound: kept
+        assert store.bound_resident(limit=0)
+        assert _resident_mb_under(idx.generation) == 0
+        assert [s.hit for s in idx.scored_passages("cold starts", 5, None, "hybrid", vector)] == before
+    finally:
+        idx.close()

@@ -4,10 +4,13 @@ Candidates are the ``DENSE_CANDIDATES`` nearest passages by the store's ANN grap
 applied inside the walk; a filter that leaves at most ``EXACT_SUBSET`` rows is searched exactly over those
 rows), and the ``KEYWORD_CANDIDATES`` best BM25 rows from FTS5. Each candidate then gets exactly the scores the
 exact path gives it: dense = 0.3·passage cosine + 0.7·best-sentence cosine (``search.fusion``), its sentences
-read from the mapped sentence matrix; BM25 from FTS5, 0 outside the keyword list. Hybrid is the same
+read from the mapped sentence matrix; BM25 from FTS5, 0 outside the keyword list. The local store's BM25 covers
+the question's rarest terms whose matches fit ``search.keyword.KEYWORD_POSTINGS`` rows (every term when they all
+fit, which is the exact score): FTS5 would otherwise score every passage a common word matches. Hybrid is the same
 0.7·z(dense) + 0.3·z(BM25), each z-score's mean and spread taken over all rows as the exact path does: BM25's
-exactly (count, sum and sum of squares of every match come back with the top rows; other rows score 0), the
-dense score's from a fixed sample of rows (``PassageStore.dense_sample``). With filters the exact path takes
+exactly for the score the store gives (count, sum and sum of squares of every match come back with the top rows;
+other rows score 0), the dense score's from a fixed sample of rows (``PassageStore.dense_sample``). Only the
+spread moves the order: a mean shifts every candidate alike. With filters the exact path takes
 them over the rows that pass; here they stay over all rows (a shift of the mix, not of which passages can be
 found). Everything is asked of a ``store.seam.PassageStore``, so another engine can stand behind it.
 """
@@ -26,6 +29,7 @@ from tripsearch.store.seam import PassageStore
 # the best sentence, 70% of the dense score, can lift a passage whose own vector is not among the nearest.
 DENSE_CANDIDATES = 1000
 KEYWORD_CANDIDATES = 300  # "its top few hundred" (issue 13); the rest of the matches only enter the z-score
+# (keyword alone with a filter asks for every match the store scores: at most KEYWORD_POSTINGS on the local store)
 EXACT_SUBSET = 20_000  # a filter leaving this few rows is searched exactly over them (cheaper than the graph)
 
 

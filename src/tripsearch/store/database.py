@@ -73,71 +73,99 @@ def write_database(
     skipped: list[SkippedFile],
 ) -> None:
     """Write a fresh database; ``passages`` are stored in row order 0…n-1."""
-    con = sqlite3.connect(path)
+    con = create_database(path)
     try:
-        con.executescript(SCHEMA)
-        con.executemany(
-            "INSERT INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    p.meta.path,
-                    p.meta.title,
-                    p.meta.date.isoformat() if p.meta.date else None,
-                    json.dumps(p.meta.authors),
-                    json.dumps(p.meta.tags),
-                    p.meta.description,
-                    p.meta.url,
-                    p.meta.slug,
-                    p.meta.language,
-                    int(p.meta.draft),
-                    p.state.source_hash,
-                    p.state.size,
-                    p.state.mtime_ns,
-                )
-                for p in posts
-            ],
-        )
-        con.executemany(
-            "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    row,
-                    p.id,
-                    p.post.path,
-                    p.ordinal,
-                    p.session_title,
-                    json.dumps(p.heading_path),
-                    p.start_line,
-                    p.end_line,
-                    p.text,
-                    p.content_hash,
-                    json.dumps(p.sentences),
-                    json.dumps([(list(part.heading_path), part.start_line, part.end_line) for part in p.parts]),
-                )
-                for row, p in enumerate(passages)
-            ],
-        )
-        con.executemany(
-            "INSERT INTO passages_fts(rowid, post, heading, text) VALUES (?,?,?,?)",
-            [
-                (row, fts_text(_post_terms(p.post)), fts_text(" ".join(p.heading_path)), fts_text(p.text))
-                for row, p in enumerate(passages)
-            ],
-        )
-        position = {p.meta.path: i for i, p in enumerate(posts)}
-        columns = {
-            "sentence_counts": [len(p.sentences) for p in passages],
-            "post_of_row": [position[p.post.path] for p in passages],
-        }
-        con.executemany(
-            "INSERT INTO compact_columns VALUES (?,?)",
-            [(name, np.asarray(values, dtype="<i4").tobytes()) for name, values in columns.items()],
-        )
-        con.execute(f"PRAGMA user_version = {FTS_VERSION}")
-        con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
-        con.commit()
+        position = insert_posts(con, posts)
+        columns = insert_passages(con, 0, passages, position)
+        finish_database(con, *columns, skipped)
     finally:
         con.close()
+
+
+def create_database(path: Path) -> sqlite3.Connection:
+    """A new database at ``path`` with the schema and nothing in it; fill it with ``insert_posts`` and
+    ``insert_passages`` (in chunks, if need be: ``benchmarks/scale.py`` writes a million passages so), then
+    ``finish_database``. ``write_database`` is the three at once."""
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA)
+    return con
+
+
+def insert_posts(con: sqlite3.Connection, posts: list[StoredPost], first: int = 0) -> dict[str, int]:
+    """Insert ``posts`` after ``first`` others; returns path → 0-based position in the table (its rowid order)."""
+    con.executemany(
+        "INSERT INTO posts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                p.meta.path,
+                p.meta.title,
+                p.meta.date.isoformat() if p.meta.date else None,
+                json.dumps(p.meta.authors),
+                json.dumps(p.meta.tags),
+                p.meta.description,
+                p.meta.url,
+                p.meta.slug,
+                p.meta.language,
+                int(p.meta.draft),
+                p.state.source_hash,
+                p.state.size,
+                p.state.mtime_ns,
+            )
+            for p in posts
+        ],
+    )
+    return {p.meta.path: first + i for i, p in enumerate(posts)}
+
+
+def insert_passages(
+    con: sqlite3.Connection, first_row: int, passages: list[Passage], position: dict[str, int]
+) -> tuple[list[int], list[int]]:
+    """Insert ``passages`` as rows ``first_row``… (their text, and their terms in the FTS table); ``position``:
+    post path → position (``insert_posts``). Returns their (sentence counts, post positions) for
+    ``finish_database``."""
+    rows = range(first_row, first_row + len(passages))
+    con.executemany(
+        "INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                row,
+                p.id,
+                p.post.path,
+                p.ordinal,
+                p.session_title,
+                json.dumps(p.heading_path),
+                p.start_line,
+                p.end_line,
+                p.text,
+                p.content_hash,
+                json.dumps(p.sentences),
+                json.dumps([(list(part.heading_path), part.start_line, part.end_line) for part in p.parts]),
+            )
+            for row, p in zip(rows, passages)
+        ],
+    )
+    con.executemany(
+        "INSERT INTO passages_fts(rowid, post, heading, text) VALUES (?,?,?,?)",
+        [
+            (row, fts_text(_post_terms(p.post)), fts_text(" ".join(p.heading_path)), fts_text(p.text))
+            for row, p in zip(rows, passages)
+        ],
+    )
+    return [len(p.sentences) for p in passages], [position[p.post.path] for p in passages]
+
+
+def finish_database(
+    con: sqlite3.Connection, sentence_counts: list[int], post_of_row: list[int], skipped: list[SkippedFile]
+) -> None:
+    """Write the compact per-row columns of every row, the FTS version and the skipped files, and commit."""
+    columns = {"sentence_counts": sentence_counts, "post_of_row": post_of_row}
+    con.executemany(
+        "INSERT INTO compact_columns VALUES (?,?)",
+        [(name, np.asarray(values, dtype="<i4").tobytes()) for name, values in columns.items()],
+    )
+    con.execute(f"PRAGMA user_version = {FTS_VERSION}")
+    con.executemany("INSERT INTO skipped VALUES (?,?)", [(s.path, s.reason) for s in skipped])
+    con.commit()
 
 
 def _post_terms(meta: PostMeta) -> str:
@@ -273,11 +301,40 @@ def load_skipped(con: sqlite3.Connection) -> list[SkippedFile]:
     return [SkippedFile(path, reason) for path, reason in con.execute("SELECT path, reason FROM skipped ORDER BY path")]
 
 
+def fts_expressions(terms: list[str]) -> list[str]:
+    """One FTS5 expression per distinct term (``terms.term_expression``), in order, without repeats."""
+    return list(dict.fromkeys(e for e in map(term_expression, dict.fromkeys(terms)) if e))
+
+
 def fts_query(terms: list[str]) -> str | None:
     """An FTS5 query that matches any of the terms (words, symbol-bearing terms, CJK bigrams, phrases); every
     token is quoted by ``terms.term_expression``, so no user text is FTS syntax. None when nothing is searchable."""
-    expressions = [e for e in map(term_expression, dict.fromkeys(terms)) if e]
-    return " OR ".join(dict.fromkeys(expressions)) if expressions else None
+    expressions = fts_expressions(terms)
+    return " OR ".join(expressions) if expressions else None
+
+
+def match_count(con: sqlite3.Connection, expression: str, cap: int) -> int:
+    """How many rows match the FTS5 ``expression``, counted up to ``cap`` (FTS5 stops there). Counting walks the
+    term's doclist without scoring: about 0.1 µs a row here, where ``bm25()`` costs 1.5–15 µs a row
+    (benchmarks/scale.py stores, measured in issue 13)."""
+    sql = "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)"
+    return int(con.execute(sql, (expression, cap)).fetchone()[0])
+
+
+def keyword_search_all(
+    con: sqlite3.Connection, query: str, weights: tuple[float, float, float], limit: int
+) -> tuple[list[tuple[int, float]], int, float, float]:
+    """What ``keyword_search_with_stats`` returns, from one statement that brings every match into Python: for
+    a query known to match few rows (``search.keyword.keyword_top_bounded``), where one pass beats two. Ties
+    keep rowid order (FTS5 returns matches by ascending rowid; the sort is stable)."""
+    sql = "SELECT rowid, -bm25(passages_fts, ?, ?, ?) FROM passages_fts WHERE passages_fts MATCH ?"
+    found = con.execute(sql, (*weights, query)).fetchall()
+    if not found:
+        return [], 0, 0.0, 0.0
+    scores = np.fromiter((s for _, s in found), dtype=np.float64, count=len(found))
+    order = np.argsort(-scores, kind="stable")[:limit]
+    top = [(int(found[i][0]), float(scores[i])) for i in order]
+    return top, len(found), float(scores.sum()), float(np.dot(scores, scores))
 
 
 def keyword_search(
