@@ -119,8 +119,7 @@ def rank(
     if rule.matches_only:
         scores = np.where(keyword > 0, keyword, -np.inf)
     if rule.ground is not None:
-        paths = [meta.path for meta in opened.posts.ordered()]
-        boost = grounding_boost(grounded_posts(query), paths, opened.post_of_row, rows)
+        boost = grounding_boost(grounded_posts(query), opened.posts.ordered(), opened.post_of_row, rows)
         scores = rule.ground(scores, boost, rows, dense)
     dense_rank = rank_of(rows, dense)
     keyword_rank = rank_of(rows, keyword, positive_only=True)
