@@ -1,0 +1,396 @@
+"""A generation of two segments: the base (a full build's files) and a small delta, with tombstones (issue 13).
+
+A one-post update used to rewrite the whole generation (every passage, vector and the HNSW graph). Instead it
+may now write a generation that holds the previous base files by hard link (same inodes, never rewritten) plus a
+*delta* segment (``DELTA_DB``, ``DELTA_VECTORS``, ``DELTA_SENTENCES``: the posts changed or added since the base,
+with their passages and vectors) and ``TOMBSTONES`` (a bool per base row: its post was changed or removed). The
+manifest's ``segments`` says so; a generation without it is today's single segment (``store.opened``).
+
+Readers see one list of rows: the base's live rows in base order (tombstoned rows are not numbered at all),
+then the delta's rows. So a tombstoned passage cannot come back from any search path: dense search passes the
+base graph a mask with tombstones cleared (the same ``IDSelectorBitmap`` filters use) and scores delta rows
+exactly; keyword search asks each segment's FTS5 and merges, dropping tombstoned rows; fetch, ``row_of``,
+posts, facets and talks read both. ``SegmentedGeneration`` is what ``Index`` holds, shaped like
+``store.milvus_opened.MilvusGeneration``: every search goes through ``search.candidates`` over the
+``SegmentedStore`` (the exact path of ``search.ranking`` reads one SQLite file, which a delta does not have).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tripsearch.errors import PassageNotFound
+from tripsearch.records import Hit, Passage, PostMeta, SkippedFile
+from tripsearch.search.candidates import CandidateSearch
+from tripsearch.search.fusion import SentenceMatrix, dense_scores
+from tripsearch.store import generations as gen
+from tripsearch.store.ann import ANN_FILE, ann_search, read_ann
+from tripsearch.store.database import (
+    DB_FILE,
+    check_database_file,
+    load_skipped,
+    open_database,
+    passage_count,
+    row_columns,
+)
+from tripsearch.store.local import STAT_SAMPLE, LocalStore, _best, sentence_rows
+from tripsearch.store.rows import PassageRows, PostTable
+from tripsearch.store.seam import Facets, KeywordTop
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors
+
+DELTA_DB = "delta.sqlite"
+DELTA_VECTORS = "delta-vectors.faiss"
+DELTA_SENTENCES = "delta-sentences.faiss"
+TOMBSTONES = "tombstones.npy"  # numpy bool array, one per base row: True = its post was changed or removed
+HIDDEN_TABLE = "hidden_posts"  # in DELTA_DB: base posts whose live version is in the delta, or that are gone
+RELATED_POOL = 50  # nearest passages looked at per related hit asked for (one per post is kept)
+TOMBSTONE_OVERFETCH = 1000  # extra BM25 rows asked of the base at most, for the tombstoned ones among its top
+
+
+class Segment:
+    """One SQLite file and its vector files, opened and checked against each other (what ``OpenedGeneration``
+    checks for a single-segment generation). Attributes: ``con``, ``lock``, ``posts`` (``PostTable``),
+    ``passages`` (``PassageRows``), ``counts`` and ``post_of_row`` (int arrays per row), ``skipped``,
+    ``vectors`` (n × dim, mapped), ``sentences`` (``SentenceMatrix``), ``ann`` (or None), ``store``
+    (``LocalStore``). Raises ``IndexCorrupt`` naming the damaged file."""
+
+    def __init__(self, folder: Path, files: tuple[str, str, str], manifest: gen.Manifest, ann: bool):
+        db_name, vectors_name, sentences_name = files
+        db_path = folder / db_name
+        self.lock = threading.RLock()  # one SQLite connection shared by the app's threads
+        try:
+            check_database_file(db_path)
+            self.con = open_database(db_path)
+            n = passage_count(self.con)
+            self.counts, self.post_of_row = row_columns(self.con)
+            self.skipped: list[SkippedFile] = load_skipped(self.con)
+        except Exception as exc:  # sqlite3.DatabaseError and friends: say which file
+            raise gen.IndexCorrupt(f"{db_path}: unreadable ({exc})") from None
+        self.posts = PostTable(self.con, self.lock)
+        self.passages = PassageRows(self.con, self.lock, n, self.posts)
+        try:
+            self.vectors = map_vectors(folder / vectors_name, manifest.dim)
+            sentence_vectors = map_vectors(folder / sentences_name, manifest.dim)
+        except ValueError as exc:
+            raise gen.IndexCorrupt(str(exc)) from None
+        if len(self.vectors) != n:
+            raise gen.IndexCorrupt(f"{folder / vectors_name}: {len(self.vectors)} vectors for {n} passages")
+        if len(self.counts) != n or len(sentence_vectors) != self.counts.sum():
+            raise gen.IndexCorrupt(
+                f"{folder / sentences_name}: {len(sentence_vectors)} vectors for {self.counts.sum()} sentences"
+            )
+        self.sentences = SentenceMatrix(sentence_vectors, self.counts)
+        # Read now, not on first search: a build may remove the folder while a reader still uses it.
+        self.ann = None
+        if ann:
+            try:
+                self.ann = read_ann(folder / ANN_FILE, n, manifest.dim)
+            except ValueError as exc:
+                raise gen.IndexCorrupt(str(exc)) from None
+        self.store = LocalStore(
+            self.vectors, self.sentences, self.ann, self.con, self.lock, self.passages, self.posts,
+            manifest.model_fingerprint,
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ranges starts[i] … starts[i]+counts[i]-1."""
+    return np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum(), dtype=np.int64)
+
+
+class CombinedPosts(Mapping[str, PostMeta]):
+    """path → ``PostMeta`` over both segments: the base's posts that are not hidden, then the delta's."""
+
+    def __init__(self, base: PostTable, delta: PostTable, hidden: frozenset[str]):
+        self._base, self._delta, self._hidden = base, delta, hidden
+        self._all: list[PostMeta] | None = None
+
+    def __getitem__(self, path: str) -> PostMeta:
+        try:
+            return self._delta[path]
+        except KeyError:
+            if path in self._hidden:
+                raise
+        return self._base[path]
+
+    def ordered(self) -> list[PostMeta]:
+        """Every visible post: position i is what ``SegmentedGeneration.post_of_row`` calls post i."""
+        if self._all is None:
+            self._all = [m for m in self._base.ordered() if m.path not in self._hidden] + self._delta.ordered()
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return (meta.path for meta in self.ordered())
+
+    def __len__(self) -> int:
+        return len(self.ordered())
+
+
+class SegmentedStore:
+    """The ``store.seam.PassageStore`` over a base and a delta ``Segment``; rows are numbered as the module says:
+    0…nl-1 the base's live rows (``live_base[r]`` is the base row), nl…n-1 the delta's."""
+
+    def __init__(self, base: Segment, delta: Segment, dead: np.ndarray, posts: CombinedPosts, fingerprint: str):
+        self.base, self.delta, self.dead, self.posts = base, delta, dead, posts
+        self.model_fingerprint, self.dim = fingerprint, base.vectors.shape[1]
+        self.live_base = np.flatnonzero(~dead)
+        self.nl = len(self.live_base)
+        self.logical_of_base = np.full(len(dead), -1, dtype=np.int64)
+        self.logical_of_base[self.live_base] = np.arange(self.nl)
+        counts = np.concatenate([base.counts[self.live_base], delta.counts])
+        self.matrix = SentenceMatrix(np.zeros((0, self.dim), dtype=np.float32), counts)  # counts and starts only
+        self._sample = None
+
+    def __len__(self) -> int:
+        return self.nl + len(self.delta)
+
+    def _split(self, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mask of the rows in the base, their base rows, the other rows' delta rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        in_base = rows < self.nl
+        return in_base, self.live_base[rows[in_base]], rows[~in_base] - self.nl
+
+    def fetch(self, rows: Sequence[int]) -> list[Passage]:
+        rows = [int(r) for r in rows]
+        for row in rows:
+            if not 0 <= row < len(self):
+                raise IndexError(f"passage row {row} out of range 0…{len(self) - 1}")
+        in_base, b, d = self._split(rows)
+        found_b, found_d = iter(self.base.passages.fetch(b)), iter(self.delta.passages.fetch(d))
+        return [next(found_b) if here else next(found_d) for here in in_base]
+
+    def row_of(self, passage_id: str) -> int | None:
+        row = self.delta.store.row_of(passage_id)  # first: a changed post's passage may keep its id
+        if row is not None:
+            return self.nl + row
+        row = self.base.store.row_of(passage_id)
+        return None if row is None or self.dead[row] else int(self.logical_of_base[row])
+
+    def vectors_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(passage vectors of ``rows``, their sentence vectors concatenated in order, those sentences' rows in
+        ``matrix`` numbering, each row's first position in that list, whether each row has a sentence)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        in_base, b, d = self._split(rows)
+        passage = np.empty((len(rows), self.dim), dtype=np.float32)
+        passage[in_base] = self.base.vectors[b]
+        passage[~in_base] = self.delta.vectors[d]
+        index, local = sentence_rows(self.matrix, rows)
+        counts = self.matrix.counts[rows]
+        sentences = np.empty((len(index), self.dim), dtype=np.float32)
+        for here, seg, seg_rows in ((in_base, self.base, b), (~in_base, self.delta, d)):
+            if len(seg_rows):
+                sentences[_ranges(local[here], counts[here])] = seg.sentences.vectors[
+                    sentence_rows(seg.sentences, seg_rows)[0]
+                ]
+        return passage, sentences, index, local, counts > 0
+
+    def dense_candidates(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> np.ndarray:
+        """The base's graph (or every base row, below ``ANN_MIN_ROWS``) with tombstones masked out, and every
+        allowed delta row scored exactly; the ``k`` best of both by passage cosine."""
+        mask = ~self.dead
+        if allowed is not None:
+            mask = np.zeros(len(self.dead), dtype=bool)
+            mask[self.live_base] = allowed[: self.nl]
+        if not mask.any():
+            base_rows, base_sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        elif self.base.ann is not None:
+            base_rows, base_sims = ann_search(self.base.ann, query, k, mask)
+        else:
+            base_rows = np.flatnonzero(mask)
+            base_sims = np.asarray(self.base.vectors[base_rows]) @ query
+        delta_rows = np.flatnonzero(allowed[self.nl :]) if allowed is not None else np.arange(len(self.delta))
+        delta_sims = np.asarray(self.delta.vectors[delta_rows]) @ query
+        rows = np.concatenate([self.logical_of_base[base_rows], self.nl + delta_rows])
+        sims = np.concatenate([base_sims, delta_sims])
+        return rows[np.argsort(-sims, kind="stable")[:k]]
+
+    def dense_scores(self, rows: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The exact path's formula (``search.fusion``) for these rows, read from whichever segment holds each."""
+        passage, sentences, index, local, has = self.vectors_of(rows)
+        passage_sims = passage @ query
+        sims = sentences @ query if len(index) else np.zeros(0, dtype=np.float32)
+        return dense_scores(passage_sims, _best(passage_sims, sims, local, has)), index, sims
+
+    def dense_sample(self, query: np.ndarray) -> np.ndarray:
+        if self._sample is None:  # as LocalStore's: a fixed sample, read once
+            rng = np.random.default_rng(0)
+            rows = np.sort(rng.choice(len(self), size=min(STAT_SAMPLE, len(self)), replace=False))
+            passage, sentences, _index, local, has = self.vectors_of(rows)
+            self._sample = (passage, sentences, local, has)
+        passage, sentences, local, has = self._sample
+        passage_sims = passage @ query
+        return dense_scores(passage_sims, _best(passage_sims, sentences @ query, local, has))
+
+    def keyword_top(self, question: str, limit: int) -> KeywordTop:
+        """Each segment's BM25 top (the base's over-fetched by its tombstones, which are dropped), merged by
+        score. Each segment scores with its own statistics (FTS5's bm25 has no way to share them), and the
+        count, sum and sum of squares still include tombstoned base rows: both go away at the next merge."""
+        extra = min(int(self.dead.sum()), max(limit, TOMBSTONE_OVERFETCH))
+        base = self.base.store.keyword_top(question, limit + extra)
+        delta = self.delta.store.keyword_top(question, limit)
+        rows = [(int(self.logical_of_base[r]), s) for r, s in base.rows if not self.dead[r]]
+        rows += [(self.nl + int(r), s) for r, s in delta.rows]
+        rows.sort(key=lambda pair: -pair[1])
+        return KeywordTop(
+            rows[:limit], base.count + delta.count, base.total + delta.total, base.squares + delta.squares
+        )
+
+    def facets(self) -> Facets:
+        posts = self.posts.ordered()
+        dates = [meta.date for meta in posts if meta.date]
+        return Facets(
+            tuple(sorted({a for meta in posts for a in meta.authors})),
+            tuple(sorted({t for meta in posts for t in meta.tags})),
+            min(dates, default=None),
+            max(dates, default=None),
+        )
+
+
+class SegmentedRows(Sequence[Passage]):
+    """Every visible passage in row order, fetched from the segment that holds it."""
+
+    def __init__(self, store: SegmentedStore):
+        self._store = store
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def fetch(self, rows) -> list[Passage]:
+        return self._store.fetch(rows)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return self.fetch(range(*key.indices(len(self))))
+        row = int(key)
+        return self.fetch([row + len(self) if row < 0 else row])[0]
+
+    def __iter__(self) -> Iterator[Passage]:
+        dead = self._store.dead
+        yield from (p for row, p in enumerate(self._store.base.passages) if not dead[row])
+        yield from self._store.delta.passages
+
+
+def read_tombstones(path: Path, base_rows: int, count: int) -> np.ndarray:
+    """The tombstone mask at ``path``; ``IndexCorrupt`` unless it is ``base_rows`` bools with ``count`` set."""
+    try:
+        dead = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise gen.IndexCorrupt(f"{path}: unreadable ({exc})") from None
+    if dead.dtype != bool or dead.shape != (base_rows,) or int(dead.sum()) != count:
+        raise gen.IndexCorrupt(f"{path}: does not match the manifest ({dead.shape} {dead.dtype}, {dead.sum()} set)")
+    return dead
+
+
+class SegmentedGeneration:
+    """A two-segment generation, opened. Attributes as ``OpenedGeneration``'s that ``search.ranking`` and
+    ``Index`` read: ``index_dir``, ``generation``, ``manifest``, ``posts``, ``passages``, ``post_of_row``,
+    ``skipped``, ``sentences`` (counts and starts per row), ``store``, ``candidates``, ``understander``; and the
+    lookups ``Index`` asks of a non-folder state: ``talks``, ``row_of``, ``talk_of``, ``unknown_words``,
+    ``related``. Raises ``IndexCorrupt`` when a file is damaged or does not match the manifest."""
+
+    def __init__(self, index_dir: Path, generation: Path, manifest: gen.Manifest):
+        self.index_dir, self.generation, self.manifest = index_dir, generation, manifest
+        base = Segment(generation, (DB_FILE, VECTORS_FILE, SENTENCES_FILE), manifest, ANN_FILE in manifest.files)
+        delta = Segment(generation, (DELTA_DB, DELTA_VECTORS, DELTA_SENTENCES), manifest, ann=False)
+        parts = manifest.segments
+        if len(base) != parts.get("base_rows") or len(delta) != parts.get("delta_rows"):
+            raise gen.IndexCorrupt(f"{generation / gen.MANIFEST}: segment sizes do not match the files")
+        dead = read_tombstones(generation / TOMBSTONES, len(base), int(parts.get("tombstoned", -1)))
+        try:
+            with delta.lock:
+                hidden = frozenset(path for (path,) in delta.con.execute(f"SELECT path FROM {HIDDEN_TABLE}"))
+        except Exception as exc:
+            raise gen.IndexCorrupt(f"{generation / DELTA_DB}: unreadable ({exc})") from None
+        self.base, self.delta, self.hidden = base, delta, hidden
+        self.posts = CombinedPosts(base.posts, delta.posts, hidden)
+        self.store: SegmentedStore | None = SegmentedStore(base, delta, dead, self.posts, manifest.model_fingerprint)
+        self.passages = SegmentedRows(self.store)
+        self.skipped = delta.skipped  # the delta records the whole list of the update that wrote it
+        self.sentences = self.store.matrix
+        self.candidates: CandidateSearch | None = CandidateSearch(self.store, int(self.sentences.counts.sum()))
+        self.understander = None
+
+    @functools.cached_property
+    def post_of_row(self) -> np.ndarray:
+        """Each row's post number in ``posts.ordered()``."""
+        visible = np.full(len(self.base.posts.ordered()), -1, dtype=np.int64)
+        shown = [i for i, meta in enumerate(self.base.posts.ordered()) if meta.path not in self.hidden]
+        visible[shown] = np.arange(len(shown))
+        store = self.store
+        return np.concatenate([visible[self.base.post_of_row[store.live_base]], self.delta.post_of_row + len(shown)])
+
+    def talks(self) -> tuple[list[PostMeta], list[tuple[str, tuple[str, ...]]]]:
+        """``OpenedGeneration.talks`` over both segments (hidden posts' rows left out)."""
+        import json
+
+        posts: dict[str, None] = {}
+        talks: dict[tuple[str, tuple[str, ...]], None] = {}
+        for segment, hidden in ((self.base, self.hidden), (self.delta, frozenset())):
+            with segment.lock:
+                found = segment.con.execute("SELECT post_path, heading_path FROM passages ORDER BY row").fetchall()
+            for path, heading_path in found:
+                if path in hidden:
+                    continue
+                posts.setdefault(path, None)
+                heading = tuple(json.loads(heading_path))
+                if heading:
+                    talks.setdefault((path, heading), None)
+        return [self.posts[path] for path in posts], list(talks)
+
+    def row_of(self, passage_id: str) -> int:
+        row = self.store.row_of(passage_id)
+        if row is None:
+            raise PassageNotFound(f"no passage with id {passage_id!r} in this index")
+        return row
+
+    def talk_of(self, passage_id: str) -> tuple[tuple[str, int], int]:
+        from tripsearch.search.ranking import talk_of
+
+        return talk_of(self, passage_id)  # reads only row_of and passages, which cover both segments
+
+    def unknown_words(self, words: list[str]) -> list[str]:
+        """``search.ranking.unknown_words``: a word is unknown when neither segment's FTS5 knows it (a word only a
+        tombstoned passage holds still reads as known until the next merge)."""
+        from tripsearch.search.ranking import unknown_words
+
+        in_delta = set(unknown_words(types.SimpleNamespace(con=self.delta.con, lock=self.delta.lock), words))
+        base = types.SimpleNamespace(con=self.base.con, lock=self.base.lock)
+        return [word for word in unknown_words(base, words) if word in in_delta]
+
+    def related(self, row: int, k: int) -> list[Hit]:
+        """``search.ranking.related`` among the ``RELATED_POOL``·k passages nearest to ``row``'s by passage cosine."""
+        from tripsearch.search.ranking import hit_from
+
+        store = self.store
+        vector = store.vectors_of(np.array([row]))[0][0]
+        near = store.dense_candidates(vector, RELATED_POOL * k, None)
+        sims = store.vectors_of(near)[0] @ vector if len(near) else np.zeros(0, dtype=np.float32)
+        chosen, seen = [], {int(self.post_of_row[row])}
+        for i in np.argsort(-sims, kind="stable"):
+            post = int(self.post_of_row[near[i]])
+            if post in seen:
+                continue
+            seen.add(post)
+            chosen.append(int(i))
+            if len(chosen) == k:
+                break
+        passages = self.passages.fetch([int(near[i]) for i in chosen])
+        return [
+            hit_from(passage, float(sims[i]), dense_rank=rank)
+            for rank, (i, passage) in enumerate(zip(chosen, passages), start=1)
+        ]
+
+    def close(self) -> None:
+        """Close both databases and let go of the mapped files."""
+        self.base.con.close()
+        self.delta.con.close()
+        self.store = self.candidates = None
