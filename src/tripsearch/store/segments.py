@@ -18,6 +18,7 @@ posts, facets and talks read both. ``SegmentedGeneration`` is what ``Index`` hol
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -100,6 +101,12 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+
+def _idf(rows: int, hits: int) -> float:
+    """FTS5's BM25 idf of a phrase found in ``hits`` of ``rows`` rows (``fts5_aux.c``: floored at 1e-6)."""
+    idf = math.log((rows - hits + 0.5) / (hits + 0.5))
+    return idf if idf > 0 else 1e-6
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -231,18 +238,53 @@ class SegmentedStore:
         return dense_scores(passage_sims, _best(passage_sims, sentences @ query, local, has))
 
     def keyword_top(self, question: str, limit: int) -> KeywordTop:
-        """Each segment's BM25 top (the base's over-fetched by its tombstones, which are dropped), merged by
-        score. Each segment scores with its own statistics (FTS5's bm25 has no way to share them), and the
-        count, sum and sum of squares still include tombstoned base rows: both go away at the next merge."""
+        """The base's BM25 top (over-fetched by its tombstones, which are dropped) merged by score with every
+        delta match scored on the scale of both segments together (``_delta_bm25``). The count, sum and sum of
+        squares of the base's matches still include tombstoned rows: they go away at the next merge."""
         extra = min(int(self.dead.sum()), max(limit, TOMBSTONE_OVERFETCH))
         base = self.base.store.keyword_top(question, limit + extra)
-        delta = self.delta.store.keyword_top(question, limit)
+        delta = self._delta_bm25(question)
         rows = [(int(self.logical_of_base[r]), s) for r, s in base.rows if not self.dead[r]]
-        rows += [(self.nl + int(r), s) for r, s in delta.rows]
+        rows += [(self.nl + r, s) for r, s in delta.items()]
         rows.sort(key=lambda pair: -pair[1])
+        scores = np.array(list(delta.values()), dtype=np.float64)
         return KeywordTop(
-            rows[:limit], base.count + delta.count, base.total + delta.total, base.squares + delta.squares
+            rows[:limit],
+            base.count + len(scores),
+            base.total + float(scores.sum()),
+            base.squares + float((scores**2).sum()),
         )
+
+    def _delta_bm25(self, question: str) -> dict[int, float]:
+        """delta row → BM25 of the question as if the delta's rows were in the base's FTS5 table.
+
+        FTS5's bm25 of an OR query is a sum over its phrases of idf(phrase) · f(phrase frequency in the row)
+        (``fts5_aux.c``, ``fts5Bm25Function``), idf = ln((N - n + 0.5) / (n + 0.5)), floored at 1e-6. The delta's
+        own N and n are tiny (scored alone, an edited sample post fell from first to third in keyword search for
+        its own new words), so each phrase is asked alone, its score divided by the delta's idf and multiplied by
+        the idf over both tables (n counted in the base too). Only the length normalisation (average row
+        length) stays the delta's."""
+        from tripsearch.search.keyword import WEIGHTS, query_terms
+        from tripsearch.store.database import fts_query, keyword_search_with_stats
+
+        query = fts_query(query_terms(question))
+        nd = len(self.delta)
+        if not query or not nd:
+            return {}
+        total_rows = len(self.dead) + nd
+        scores: dict[int, float] = {}
+        for phrase in query.split(" OR "):  # every token is quoted (search.terms.term_expression): a plain split
+            with self.delta.lock:
+                top, count, _, _ = keyword_search_with_stats(self.delta.con, phrase, WEIGHTS, nd)
+            if not count:
+                continue
+            with self.base.lock:
+                sql = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?"
+                (in_base,) = self.base.con.execute(sql, (phrase,)).fetchone()
+            scale = _idf(total_rows, count + in_base) / _idf(nd, count)
+            for row, score in top:
+                scores[row] = scores.get(row, 0.0) + score * scale
+        return scores
 
     def facets(self) -> Facets:
         posts = self.posts.ordered()
