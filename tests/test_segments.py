@@ -125,6 +125,13 @@ def test_a_reader_keeps_its_view_and_the_merge_equals_a_full_build(tmp_path, seg
     assert any("quokka" in h.text for h in before.search(question, k=5))
     assert all("quokka" not in p.text for p in after.passages)
 
+    # The delta's BM25 is put on the scale of both segments: keyword ranks as a full build of these posts.
+    same = Index.build(posts, tmp_path / "same")
+    for query in ("wombat pipeline written in Rust", "Lambda cold starts", "kubernetes platform observability"):
+        ids = [after.passages[r].id for r, _ in after.store.keyword_top(query, 5).rows]
+        assert ids == [same.passages[r].id for r, _ in same.store.keyword_top(query, 5).rows], query
+    same.close()
+
     # A second edit past the share merges: one segment again, as a full build of the same posts makes it.
     monkeypatch.setenv("TRIPSEARCH_MERGE_SHARE", "0")
     _edit(target, NEW_SENTENCE, NEW_SENTENCE + " It has run for a year.")
