@@ -28,7 +28,8 @@ from reliability_support import (  # noqa: F401  (fixtures)
 from tripsearch import Index
 from tripsearch.build import update_index
 from tripsearch.errors import PassageNotFound
-from tripsearch.store.segments import DELTA_DB, TOMBSTONES, SegmentedGeneration
+from tripsearch.store.segmented_opened import SegmentedGeneration
+from tripsearch.store.segments import DELTA_DB, TOMBSTONES
 
 pytestmark = slow
 BASE_FILES = ("passages.sqlite", "vectors.faiss", "sentences.faiss")

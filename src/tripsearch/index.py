@@ -24,7 +24,7 @@ from tripsearch.store import generations as gen
 from tripsearch.store.opened import OpenedGeneration, open_current
 from tripsearch.store.rows import PassageRows, PostTable
 from tripsearch.store.seam import Facets, PassageStore
-from tripsearch.store.segments import SegmentedGeneration
+from tripsearch.store.segmented_opened import SegmentedGeneration
 from tripsearch.store.targets import milvus_address, update_target
 from tripsearch.store.vectors import VECTORS_FILE, read_vectors
 

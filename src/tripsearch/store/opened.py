@@ -31,7 +31,7 @@ from tripsearch.store.database import (
 )
 from tripsearch.store.local import LocalStore
 from tripsearch.store.rows import PassageRows, PostTable
-from tripsearch.store.segments import SegmentedGeneration
+from tripsearch.store.segmented_opened import SegmentedGeneration
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_rows
 
 
