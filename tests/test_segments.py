@@ -64,6 +64,7 @@ def test_one_post_update_writes_only_the_delta_and_hides_the_old_version(tmp_pat
     idx = Index.build(posts, tmp_path / "index")
     first = idx.generation
     assert not idx.manifest.segments  # a full build: one segment, as before
+    assert "segments" not in (first / "manifest.json").read_text()  # so older versions still read it
     old_ids = {p.id for p in idx.passages if "quokka" in p.text}
     inodes = {name: os.stat(first / name).st_ino for name in BASE_FILES}
     stamps = {name: os.stat(first / name).st_mtime_ns for name in BASE_FILES}

@@ -163,7 +163,10 @@ def publish(index_dir: Path, building: Path, manifest: Manifest) -> Path:
         manifest.files[name] = sha256(building / name)
         with open(building / name, "rb") as fh:
             os.fsync(fh.fileno())
-    (building / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
+    data = asdict(manifest)
+    if not data["segments"]:  # one segment: the manifest older versions read (they refuse a field they lack)
+        del data["segments"]
+    (building / MANIFEST).write_text(json.dumps(data, indent=2))
     with open(building / MANIFEST, "rb") as fh:
         os.fsync(fh.fileno())
     final = index_dir / building.name.replace(".building-", "gen-")
