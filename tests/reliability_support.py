@@ -106,6 +106,8 @@ def index_state(index_dir: Path, encoder=None, check_vectors: bool = True) -> In
 
         vectors = all_vectors(read_vectors(idx.generation / VECTORS_FILE, idx.manifest.dim))
         sentences = all_vectors(read_vectors(idx.generation / SENTENCES_FILE, idx.manifest.dim))
+        if idx.manifest.segments:  # a base and a delta (store.segments): the base's live rows, then the delta's
+            vectors, sentences = _segmented_vectors(idx, vectors, sentences)
         assert len(vectors) == len(idx.passages), (len(vectors), len(idx.passages))
         assert len(sentences) == sum(len(p.sentences) for p in idx.passages)
         assert idx.manifest.counts["passages"] == len(idx.passages)
@@ -116,6 +118,26 @@ def index_state(index_dir: Path, encoder=None, check_vectors: bool = True) -> In
         return IndexState(idx.generation.name, {p: next(iter(v)) for p, v in versions.items()}, len(idx.passages))
     finally:
         idx.close()
+
+
+def _segmented_vectors(idx, vectors: np.ndarray, sentences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of a two-segment generation in its row order, read from the files: the base's rows that no
+    tombstone hides, then the delta's (``store.segments``)."""
+    from tripsearch.store.database import open_database, row_columns
+    from tripsearch.store.segments import DELTA_SENTENCES, DELTA_VECTORS, TOMBSTONES
+    from tripsearch.store.vectors import all_vectors, read_vectors
+
+    dead = np.load(idx.generation / TOMBSTONES)
+    con = open_database(idx.generation / "passages.sqlite")
+    counts, _ = row_columns(con)
+    con.close()
+    assert len(dead) == len(vectors) == len(counts) and len(sentences) == counts.sum()
+    delta = all_vectors(read_vectors(idx.generation / DELTA_VECTORS, idx.manifest.dim))
+    delta_sentences = all_vectors(read_vectors(idx.generation / DELTA_SENTENCES, idx.manifest.dim))
+    return (
+        np.concatenate([vectors[~dead], delta]),
+        np.concatenate([sentences[np.repeat(~dead, counts)], delta_sentences]),
+    )
 
 
 def corpus_versions(folder: Path) -> dict[str, int]:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tripsearch import build_delta
+from tripsearch.build_delta import DeltaBase
 from tripsearch.embed.build_vectors import embed_missing
 from tripsearch.embed.late import METHOD, TWO_PASS
 from tripsearch.embed.models import ModelNotFound, ModelRef, model_name, resolve
@@ -37,14 +39,9 @@ from tripsearch.store.database import (
     FTS_VERSION,
     FileState,
     StoredPost,
-    fts_version,
-    load_passages,
-    load_posts,
-    load_skipped,
-    open_database,
     write_database,
 )
-from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, read_vectors, write_vector_files
+from tripsearch.store.vectors import write_vector_files
 
 BuildProgress = Callable[[int, int], None]  # (tokens embedded so far, tokens to embed)
 # How vectors are made (tripsearch.embed.late), recorded in the manifest; an index made another way is
@@ -116,15 +113,25 @@ class _Previous:
     skipped: list[SkippedFile] = field(default_factory=list)
     reusable: bool = True  # its vectors were made the way this build makes them
     fts_version: int = FTS_VERSION  # of its keyword index: another one means the database is written afresh
+    # Set when this update may write only a delta (build_delta): then ``posts`` is read from the posts tables
+    # alone, and a plan's ``passages`` hold only what the new delta holds.
+    delta: DeltaBase | None = None
 
     @property
     def method(self) -> str:
         return LEGACY_VECTORS.get(self.manifest.vectors, self.manifest.vectors) if self.manifest else ""
 
+    def passages_of(self, path: str, moving: bool = False) -> list[Passage]:
+        """The stored passages of ``path`` that the new generation writes (``moving``: its file state changed)."""
+        if self.delta is not None:
+            return self.delta.passages_of(path, moving)
+        return self.passages_by_post.get(path, [])
 
-def _load_previous(index_dir: Path, rebuild: bool, vectors: str = DEFAULT_VECTORS) -> _Previous:
+
+def _load_previous(index_dir: Path, rebuild: bool, vectors: str = DEFAULT_VECTORS, delta: bool = False) -> _Previous:
     """The live generation's posts, passages and (when made by method ``vectors``) vectors by content hash, for
-    reuse. Loads no model."""
+    reuse. Loads no model. With ``delta`` and a base past ``build_delta.segment_min_rows()`` made the same way,
+    reads only the posts tables and the live delta (``build_delta.DeltaBase``), not every passage and vector."""
     try:
         live = gen.current_generation(index_dir)
     except gen.IndexCorrupt:
@@ -134,31 +141,41 @@ def _load_previous(index_dir: Path, rebuild: bool, vectors: str = DEFAULT_VECTOR
     if live is None or rebuild:
         return _Previous()
     try:
-        manifest = gen.read_manifest(live)
+        manifest = gen.read_manifest(live, verify=False)
+        previous = _Previous(manifest, live)
+        delta = (
+            delta
+            and previous.method == vectors
+            and manifest.chunker_version == CHUNKER_VERSION
+            and build_delta.base_rows(manifest) >= build_delta.segment_min_rows()
+        )
+        # A full load reads every byte anyway: every checksum too. A delta update reads a few rows of a base
+        # that may be gigabytes, so it checks as opening does (store.opened): checksums up to
+        # VERIFY_ON_OPEN_BYTES, else sizes and headers (build_delta.DeltaBase), the rest left to `verify`.
+        if not delta or gen.verify_files(live, manifest, checksums=False) <= gen.VERIFY_ON_OPEN_BYTES:
+            gen.verify_files(live, manifest)
+        base = build_delta.DeltaBase(live, manifest) if delta else None
     except gen.IndexCorrupt:
         return _Previous()  # nothing trustworthy to reuse: build afresh beside it
-    con = open_database(live / DB_FILE)
-    try:
-        posts = load_posts(con)
-        passages = load_passages(con, posts)
-        skipped = load_skipped(con)
-        keyword_version = fts_version(con)
-    finally:
-        con.close()
-    previous = _Previous(manifest, live, posts, {}, {}, {}, skipped, fts_version=keyword_version)
+    if base is not None:
+        if base.fts_version == FTS_VERSION:
+            previous.delta, previous.posts, previous.skipped = base, base.posts, base.skipped
+            previous.vectors_by_hash = base.vectors_by_hash
+            previous.sentence_vectors_by_hash = base.sentence_vectors_by_hash
+            return previous
+        base.close()
+    reuse = previous.method == vectors
+    posts, passages, vectors_, sentences, skipped, keyword_version = build_delta.load_all(live, manifest, reuse)
+    previous.posts, previous.skipped, previous.fts_version = posts, skipped, keyword_version
     for passage in passages:
         previous.passages_by_post.setdefault(passage.post.path, []).append(passage)
-    if previous.method != vectors:
+    if not reuse:
         previous.reusable = False  # made another way: every passage is embedded again
         return previous
-    vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
-    sentence_vectors = all_vectors(read_vectors(live / SENTENCES_FILE, manifest.dim))
     first = 0
     for row, passage in enumerate(passages):
-        previous.vectors_by_hash[passage.content_hash] = vectors[row]
-        previous.sentence_vectors_by_hash[passage.content_hash] = sentence_vectors[
-            first : first + len(passage.sentences)
-        ]
+        previous.vectors_by_hash[passage.content_hash] = vectors_[row]
+        previous.sentence_vectors_by_hash[passage.content_hash] = sentences[first : first + len(passage.sentences)]
         first += len(passage.sentences)
     return previous
 
@@ -213,7 +230,7 @@ class Plan:
 
     def _keep(self, old: StoredPost, previous: _Previous, rel: str) -> None:
         self.stored.append(old)
-        self.passages.extend(previous.passages_by_post.get(rel, []))
+        self.passages.extend(previous.passages_of(rel))
 
 
 def scan(posts_dir: Path, previous: _Previous) -> Plan:
@@ -241,7 +258,7 @@ def scan(posts_dir: Path, previous: _Previous) -> Plan:
             if old and same_chunker and old.state.source_hash == state.source_hash:
                 plan.touched.append(rel)
                 plan.stored.append(StoredPost(old.meta, state))  # touched, not changed
-                plan.passages.extend(previous.passages_by_post.get(rel, []))
+                plan.passages.extend(previous.passages_of(rel, moving=True))
                 plan.dirty = True  # the new mtime is worth saving: next time no read at all
                 continue
             post = parse_post(rel, data)
@@ -261,6 +278,8 @@ def scan(posts_dir: Path, previous: _Previous) -> Plan:
             continue
         plan.dirty = True
         plan.changed.append(rel)
+        if old is not None and previous.delta is not None:
+            previous.delta.read_base(rel)  # the old version's vectors, for its passages whose text is the same
         if old is None:
             plan.added.append(rel)
         plan.stored.append(StoredPost(post.meta, state))
@@ -297,40 +316,69 @@ def update_index(
         raise BadInput(f"unknown way to make vectors {vectors!r}; expected one of {', '.join(VECTOR_METHODS)}")
     report = BuildReport()
     with gen.write_lock(index_dir, lock_wait):
-        previous = _load_previous(index_dir, rebuild, vectors)
-        ref = _resolve_model(previous, model)
-        plan = scan(posts_dir, previous)
-        report.skipped, report.kept_previous, report.warned = plan.failed, plan.kept_previous, plan.warned
-        report.added, report.changed = len(plan.added), len(plan.changed) - len(plan.added)
-        report.removed = len(plan.removed)
-        report.posts, report.passages = len(plan.stored), len(plan.passages)
-        if not plan.dirty:
-            # Still clear what killed builds left (.building-* folders, each up to an index in size): only
-            # a publish used to, so after a kill they stayed for as long as the posts did not change.
-            gen.collect_garbage(index_dir)
-            report.seconds = time.monotonic() - started
-            return report
-        _write_generation(index_dir, posts_dir, plan, previous, ref, (backend, vectors), progress, report, started)
+        previous = _load_previous(index_dir, rebuild, vectors, delta=True)
+        try:
+            ref = _resolve_model(previous, model)
+            plan = scan(posts_dir, previous)
+            rows = len(plan.passages)
+            if previous.delta is not None:
+                dead, _ = previous.delta.tombstones()
+                if plan.dirty and not previous.delta.worth_it(len(plan.passages), dead):
+                    previous.delta.close()  # the delta has grown too big: merge (one segment, vectors reused)
+                    previous = _load_previous(index_dir, rebuild, vectors)
+                    plan = scan(posts_dir, previous)
+                    rows = len(plan.passages)
+                else:
+                    rows += int((~dead).sum())
+            report.skipped, report.kept_previous, report.warned = plan.failed, plan.kept_previous, plan.warned
+            report.added, report.changed = len(plan.added), len(plan.changed) - len(plan.added)
+            report.removed = len(plan.removed)
+            report.posts, report.passages = len(plan.stored), rows
+            if not plan.dirty:
+                # Still clear what killed builds left (.building-* folders, each up to an index in size): only
+                # a publish used to, so after a kill they stayed for as long as the posts did not change.
+                gen.collect_garbage(index_dir)
+                report.seconds = time.monotonic() - started
+                return report
+            _write_generation(index_dir, posts_dir, plan, previous, ref, (backend, vectors), progress, report, started)
+        finally:
+            if previous.delta is not None:
+                previous.delta.close()
     return report
 
 
 def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, progress, report, started) -> None:
-    """Embed what is missing while the database is written beside it, then publish the generation."""
+    """Embed what is missing while the database is written beside it, then publish the generation: the whole
+    of it, or (``previous.delta``) the base linked and a delta written (``build_delta.write_delta``)."""
     building = None
     try:
         building = gen.new_generation(index_dir)
-        # SQLite writes (FTS5 included) overlap the embedding: sqlite3 releases the GIL while it works.
-        with ThreadPoolExecutor(max_workers=1) as background:
-            database = background.submit(write_database, building / DB_FILE, plan.stored, plan.passages, plan.failed)
+        if previous.delta is not None:
             try:
                 vectors, sentence_vectors, method, encoder = embed_missing(
                     plan.passages, previous, ref, how, progress, report
                 )
             except (OSError, RuntimeError, sqlite3.Error) as exc:
-                raise _EmbeddingFailed from exc  # not a write problem: re-raised as it was, below
-            finally:
-                wait([database])  # an embedding error wins; the writer is never left running on a removed folder
-            database.result()
+                raise _EmbeddingFailed from exc
+            files, segments = build_delta.write_delta(building, plan, previous.delta, vectors, sentence_vectors)
+        else:
+            # SQLite writes (FTS5 included) overlap the embedding: sqlite3 releases the GIL while it works.
+            with ThreadPoolExecutor(max_workers=1) as background:
+                database = background.submit(
+                    write_database, building / DB_FILE, plan.stored, plan.passages, plan.failed
+                )
+                try:
+                    vectors, sentence_vectors, method, encoder = embed_missing(
+                        plan.passages, previous, ref, how, progress, report
+                    )
+                except (OSError, RuntimeError, sqlite3.Error) as exc:
+                    raise _EmbeddingFailed from exc  # not a write problem: re-raised as it was, below
+                finally:
+                    wait([database])  # an embedding error wins; the writer is never left running on a removed folder
+                database.result()
+            files = {DB_FILE: ""}
+            files.update(dict.fromkeys(write_vector_files(building, vectors, sentence_vectors), ""))
+            segments = {}
         manifest = gen.Manifest(
             model=ref.name,
             model_fingerprint=ref.fingerprint,
@@ -340,11 +388,11 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
             posts_dir=str(posts_dir.resolve()),
             built_at=gen.Manifest.now(),
             build_seconds=0.0,
-            counts={"posts": len(plan.stored), "passages": len(plan.passages), "skipped": len(plan.failed)},
-            files={DB_FILE: ""},
+            counts={"posts": len(plan.stored), "passages": report.passages, "skipped": len(plan.failed)},
+            files=files,
             vectors=method,
+            segments=segments,
         )
-        manifest.files.update(dict.fromkeys(write_vector_files(building, vectors, sentence_vectors), ""))
         report.seconds = manifest.build_seconds = round(time.monotonic() - started, 3)
         report.generation = gen.publish(index_dir, building, manifest).name
     # A full disk, a read-only folder: faiss raises RuntimeError, SQLite sqlite3.OperationalError ("database

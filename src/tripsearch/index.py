@@ -24,6 +24,7 @@ from tripsearch.store import generations as gen
 from tripsearch.store.opened import OpenedGeneration, open_current
 from tripsearch.store.rows import PassageRows, PostTable
 from tripsearch.store.seam import Facets, PassageStore
+from tripsearch.store.segmented_opened import SegmentedGeneration
 from tripsearch.store.targets import milvus_address, update_target
 from tripsearch.store.vectors import VECTORS_FILE, read_vectors
 
@@ -73,6 +74,11 @@ class Index:
         if not isinstance(self._opened, OpenedGeneration):
             from tripsearch.errors import BadInput
 
+            if isinstance(self._opened, SegmentedGeneration):
+                raise BadInput(
+                    f"{self.index_dir}: {what} needs a one-segment index; this one holds an update's delta "
+                    "(store.segments): run `tripsearch index --rebuild` to merge it"
+                )
             raise BadInput(f"{self.index_dir}: {what} needs an index folder; this index is on a Milvus server")
         return self._opened
 
@@ -188,7 +194,9 @@ class Index:
     def verify(self) -> int:
         """Check every file of this generation against its manifest checksum (reads every byte; opening a
         large index skips it). Returns the bytes checked; raises ``IndexCorrupt`` naming the first bad file."""
-        return gen.verify_files(self._local("verify").generation, self.manifest)
+        opened = self._opened
+        folder = opened.generation if isinstance(opened, SegmentedGeneration) else self._local("verify").generation
+        return gen.verify_files(folder, self.manifest)
 
     def close(self) -> None:
         """Close the database and let go of the mapped vector files (a map holds its file open: an unmount of
@@ -230,7 +238,8 @@ class Index:
     def _where(self):
         """What an error about the index's model names: the manifest file of a folder, or the server address."""
         opened = self._opened
-        return opened.generation / gen.MANIFEST if isinstance(opened, OpenedGeneration) else opened.index_dir
+        local = isinstance(opened, (OpenedGeneration, SegmentedGeneration))
+        return opened.generation / gen.MANIFEST if local else opened.index_dir
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's unit vector, shape (dim,), float32, from the index's model (loaded on first use)."""

@@ -50,6 +50,9 @@ class Manifest:
     # How the vectors were made (tripsearch.embed.late.METHOD): a build re-embeds an index made another way.
     # "" for indexes from before it was recorded (passage and sentences embedded separately).
     vectors: str = ""
+    # Empty: one segment (today's files). Else a base + delta generation (store.segments): "base_rows",
+    # "delta_rows", "tombstoned" (base rows hidden), the base files being hard links to an earlier generation's.
+    segments: dict = field(default_factory=dict)
 
     @staticmethod
     def now() -> str:
@@ -92,6 +95,7 @@ def read_manifest(generation: Path, verify: bool = True) -> Manifest:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.files.items())
         and isinstance(manifest.dim, int)
         and isinstance(manifest.counts, dict)
+        and isinstance(manifest.segments, dict)
         and all(
             isinstance(getattr(manifest, f), str) for f in ("model", "model_fingerprint", "chunker_version", "vectors")
         )
@@ -128,6 +132,19 @@ def new_generation(index_dir: Path) -> Path:
     return path
 
 
+def link_or_copy(source: Path, target: Path) -> bool:
+    """Hard-link the immutable file ``source`` as ``target`` (same inode: nothing written); copy it when the file
+    system refuses links (another device, no link support). Returns True when linked."""
+    try:
+        os.link(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    shutil.copyfile(source, target)
+    return False
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -137,12 +154,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 def publish(index_dir: Path, building: Path, manifest: Manifest) -> Path:
-    """Seal a finished generation and make it the live one, atomically."""
-    for name in manifest.files:
+    """Seal a finished generation and make it the live one, atomically. A file whose checksum the manifest
+    already holds is a hard link to a published generation's (``link_or_copy``): already checked and on disk,
+    so neither read again nor synced (at 1M passages, hashing the base alone took longer than the update)."""
+    for name, known in manifest.files.items():
+        if known:
+            continue
         manifest.files[name] = sha256(building / name)
         with open(building / name, "rb") as fh:
             os.fsync(fh.fileno())
-    (building / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
+    data = asdict(manifest)
+    if not data["segments"]:  # one segment: the manifest older versions read (they refuse a field they lack)
+        del data["segments"]
+    (building / MANIFEST).write_text(json.dumps(data, indent=2))
     with open(building / MANIFEST, "rb") as fh:
         os.fsync(fh.fileno())
     final = index_dir / building.name.replace(".building-", "gen-")

@@ -31,6 +31,7 @@ from tripsearch.store.database import (
 )
 from tripsearch.store.local import LocalStore
 from tripsearch.store.rows import PassageRows, PostTable
+from tripsearch.store.segmented_opened import SegmentedGeneration
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_rows
 
 
@@ -149,7 +150,18 @@ class OpenedGeneration:
         self.store = self.ann = self.candidates = None
 
 
-def open_current(index_dir: Path) -> OpenedGeneration:
+def open_generation(index_dir: Path, generation: Path) -> OpenedGeneration | SegmentedGeneration:
+    """``generation`` opened: one segment (``OpenedGeneration``), or a base and a delta (``store.segments``)."""
+    manifest = gen.read_manifest(generation, verify=False)
+    if not manifest.segments:
+        return OpenedGeneration(index_dir, generation)
+    total = gen.verify_files(generation, manifest, checksums=False)
+    if total <= gen.VERIFY_ON_OPEN_BYTES:  # as OpenedGeneration: every checksum while it is cheap
+        gen.verify_files(generation, manifest)
+    return SegmentedGeneration(index_dir, generation, manifest)
+
+
+def open_current(index_dir: Path) -> OpenedGeneration | SegmentedGeneration:
     """The live generation of ``index_dir`` (the one ``CURRENT`` names), opened.
 
     Raises ``IndexNotFound`` (no index there yet), ``IndexCorrupt`` (a file is damaged or does not match its
@@ -162,7 +174,7 @@ def open_current(index_dir: Path) -> OpenedGeneration:
         if generation is None:
             raise gen.IndexNotFound(f"{index_dir}: no index here yet; build one with `tripsearch index POSTS_DIR`")
         try:
-            return OpenedGeneration(index_dir, generation)
+            return open_generation(index_dir, generation)
         except (gen.IndexCorrupt, FileNotFoundError):
             # Builds may have published twice since we read CURRENT and removed this generation:
             # if CURRENT moved on, open the new one; if not, the index really is broken.

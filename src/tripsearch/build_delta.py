@@ -1,0 +1,247 @@
+"""The build's side of two-segment generations (``store.segments``): an update that costs the change.
+
+``DeltaBase`` is what an update knows of the live generation without reading its passages or vectors: the
+posts table of the base, and the whole (small) delta. ``build.scan`` asks it for a post's passages only when
+the post moves into the delta (touched: same bytes, new mtime). ``write_delta`` writes the new generation:
+the base files hard-linked from the live one (``generations.link_or_copy``), the delta (every post whose
+live version is not the base's, with its passages and vectors), the tombstones, a manifest; publishing is
+``generations.publish`` as for a full build. ``load_all`` reads a generation of either shape in full, for a
+full build that reuses its vectors (the merge).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tripsearch.records import Passage
+from tripsearch.store import generations as gen
+from tripsearch.store.ann import ANN_FILE
+from tripsearch.store.database import (
+    DB_FILE,
+    StoredPost,
+    check_database_file,
+    fts_version,
+    load_passage_rows,
+    load_passages,
+    load_posts,
+    load_skipped,
+    open_database,
+    row_columns,
+    write_database,
+)
+from tripsearch.store.segments import (
+    DELTA_DB,
+    DELTA_SENTENCES,
+    DELTA_VECTORS,
+    HIDDEN_TABLE,
+    TOMBSTONES,
+    read_tombstones,
+)
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, map_vectors, read_vectors, write_vectors
+
+if TYPE_CHECKING:
+    from tripsearch.build import Plan
+
+BASE_FILES = (DB_FILE, VECTORS_FILE, SENTENCES_FILE, ANN_FILE)
+# Below this many base rows an update rewrites the whole generation as before: one segment keeps every search
+# on the exact path (the real corpus, 2376 passages, stays byte-for-byte what a full build makes). Past it a
+# rewrite costs seconds to minutes (benchmarks/scale.py: 18 s at 10k, 189 s at 100k) and a delta is written.
+SEGMENT_MIN_ROWS = 5_000
+# When the delta's rows plus the tombstones pass this share of the base, the update merges (writes one segment
+# again): the delta is scored without a graph and each segment's BM25 has its own statistics, so it must stay
+# small. 10% keeps a delta of 1M passages at 100k rows, whose exact dense scan is ~40 ms (scale.py, 10k: 42 ms).
+MERGE_SHARE = 0.10
+
+
+def segment_min_rows() -> int:
+    """``SEGMENT_MIN_ROWS``, or ``TRIPSEARCH_SEGMENT_MIN_ROWS`` from the environment (tests, some of which kill
+    a separate process, use it to get a delta on a small corpus)."""
+    return int(os.environ.get("TRIPSEARCH_SEGMENT_MIN_ROWS", SEGMENT_MIN_ROWS))
+
+
+def merge_share() -> float:
+    """``MERGE_SHARE``, or ``TRIPSEARCH_MERGE_SHARE`` from the environment (as ``segment_min_rows``)."""
+    return float(os.environ.get("TRIPSEARCH_MERGE_SHARE", MERGE_SHARE))
+
+
+def base_rows(manifest: gen.Manifest) -> int:
+    return int(manifest.segments.get("base_rows", manifest.counts.get("passages", 0)))
+
+
+def _hidden(con: sqlite3.Connection) -> set[str]:
+    return {path for (path,) in con.execute(f"SELECT path FROM {HIDDEN_TABLE}")}
+
+
+class DeltaBase:
+    """The live generation as a delta update sees it. ``posts``: every visible post (path → ``StoredPost``);
+    ``delta_passages``: the live delta's passages by post; ``vectors_by_hash``/``sentence_vectors_by_hash``:
+    the live delta's vectors. ``kept_in_base`` fills as ``build.scan`` keeps base posts unchanged."""
+
+    def __init__(self, live: Path, manifest: gen.Manifest):
+        """Raises ``IndexCorrupt`` when a file of ``live`` is damaged (headers and sizes checked, as at open)."""
+        self.live, self.manifest = live, manifest
+        try:
+            check_database_file(live / DB_FILE)
+            map_vectors(live / VECTORS_FILE, manifest.dim)
+            map_vectors(live / SENTENCES_FILE, manifest.dim)
+            self.con = open_database(live / DB_FILE)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            raise gen.IndexCorrupt(f"{live}: unreadable ({exc})") from None
+        self.base_posts = load_posts(self.con)
+        self.fts_version = fts_version(self.con)
+        self.kept_in_base: set[str] = set()
+        self.delta_passages: dict[str, list[Passage]] = {}
+        self.vectors_by_hash: dict[str, np.ndarray] = {}
+        self.sentence_vectors_by_hash: dict[str, np.ndarray] = {}
+        hidden: set[str] = set()
+        delta_posts: dict[str, StoredPost] = {}
+        self.skipped = load_skipped(self.con)
+        if manifest.segments:
+            try:
+                con = open_database(live / DELTA_DB)
+                try:
+                    hidden, delta_posts, self.skipped = _hidden(con), load_posts(con), load_skipped(con)
+                    passages = load_passages(con, delta_posts)
+                    self.fts_version = min(self.fts_version, fts_version(con))
+                finally:
+                    con.close()
+                vectors = all_vectors(read_vectors(live / DELTA_VECTORS, manifest.dim))
+                sentences = all_vectors(read_vectors(live / DELTA_SENTENCES, manifest.dim))
+                read_tombstones(live / TOMBSTONES, base_rows(manifest), int(manifest.segments.get("tombstoned", -1)))
+                self._remember(passages, vectors, sentences)
+            except (OSError, ValueError, sqlite3.Error, IndexError) as exc:
+                self.con.close()
+                raise gen.IndexCorrupt(f"{live}: unreadable delta ({exc})") from None
+        self.in_delta = set(delta_posts)
+        self.posts = {p: s for p, s in self.base_posts.items() if p not in hidden} | delta_posts
+        self._maps = None
+
+    def _remember(self, passages: list[Passage], vectors: np.ndarray, sentences: np.ndarray) -> None:
+        first = 0
+        for row, passage in enumerate(passages):
+            self.delta_passages.setdefault(passage.post.path, []).append(passage)
+            self.vectors_by_hash[passage.content_hash] = np.asarray(vectors[row])
+            end = first + len(passage.sentences)
+            self.sentence_vectors_by_hash[passage.content_hash] = np.asarray(sentences[first:end])
+            first = end
+
+    def passages_of(self, path: str, moving: bool) -> list[Passage]:
+        """The passages the new delta holds for the live version of ``path``: a delta post's own; none for a
+        base post kept as it is (it stays in the base); a base post that ``moving`` into the delta (its file
+        state changed, not its text) brings its passages and vectors, read by row from the base."""
+        if path in self.in_delta:
+            return self.delta_passages.get(path, [])
+        if not moving:
+            self.kept_in_base.add(path)
+            return []
+        return self.read_base(path)
+
+    def read_base(self, path: str) -> list[Passage]:
+        """The base's passages of ``path`` (a few rows, by the post_path index), their vectors remembered by
+        content hash: a post moving into the delta keeps them, an edited one re-embeds only what changed."""
+        if path in self.in_delta or path not in self.base_posts:
+            return []
+        rows = [r for (r,) in self.con.execute("SELECT row FROM passages WHERE post_path = ? ORDER BY row", (path,))]
+        found = load_passage_rows(self.con, rows, lambda p: self.base_posts[p].meta)
+        passages = [found[r] for r in rows]
+        if self._maps is None:
+            counts, _ = row_columns(self.con)
+            self._maps = (
+                map_vectors(self.live / VECTORS_FILE, self.manifest.dim),
+                map_vectors(self.live / SENTENCES_FILE, self.manifest.dim),
+                np.cumsum(counts) - counts,
+            )
+        vectors, sentences, starts = self._maps
+        for row, passage in zip(rows, passages):
+            self.vectors_by_hash[passage.content_hash] = np.array(vectors[row])
+            self.sentence_vectors_by_hash[passage.content_hash] = np.array(
+                sentences[starts[row] : starts[row] + len(passage.sentences)]
+            )
+        return passages
+
+    def tombstones(self) -> tuple[np.ndarray, list[str]]:
+        """(a bool per base row: its post is not kept in the base; the base posts hidden), after the scan."""
+        paths = list(self.base_posts)
+        hidden = [p for p in paths if p not in self.kept_in_base]
+        _, post_of_row = row_columns(self.con)
+        hidden_index = np.array([i for i, p in enumerate(paths) if p not in self.kept_in_base], dtype=np.int64)
+        return np.isin(post_of_row, hidden_index), hidden
+
+    def worth_it(self, delta_rows: int, dead: np.ndarray) -> bool:
+        """Whether a delta of ``delta_rows`` rows with ``dead`` tombstones stays under ``MERGE_SHARE``."""
+        return delta_rows + int(dead.sum()) <= merge_share() * len(dead)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def load_all(live: Path, manifest: gen.Manifest, with_vectors: bool):
+    """(posts by path, passages in row order, vectors, sentence vectors, skipped files, FTS version) of a
+    generation of either shape; the vectors are None unless ``with_vectors``. Reads everything: a full build."""
+    con = open_database(live / DB_FILE)
+    try:
+        posts = load_posts(con)
+        passages = load_passages(con, posts)
+        skipped = load_skipped(con)
+        keyword_version = fts_version(con)
+    finally:
+        con.close()
+    vectors = sentences = None
+    if with_vectors:
+        vectors = all_vectors(read_vectors(live / VECTORS_FILE, manifest.dim))
+        sentences = all_vectors(read_vectors(live / SENTENCES_FILE, manifest.dim))
+    if not manifest.segments:
+        return posts, passages, vectors, sentences, skipped, keyword_version
+    parts = manifest.segments
+    dead = read_tombstones(live / TOMBSTONES, len(passages), int(parts.get("tombstoned", -1)))
+    con = open_database(live / DELTA_DB)
+    try:
+        hidden = _hidden(con)
+        delta_posts = load_posts(con)
+        delta_passages = load_passages(con, delta_posts)
+        skipped = load_skipped(con)
+        keyword_version = min(keyword_version, fts_version(con))
+    finally:
+        con.close()
+    counts = np.array([len(p.sentences) for p in passages], dtype=np.int64)
+    keep_sentences = np.repeat(~dead, counts)
+    posts = {p: s for p, s in posts.items() if p not in hidden} | delta_posts
+    passages = [p for p, gone in zip(passages, dead) if not gone] + delta_passages
+    if with_vectors:
+        delta_vectors = all_vectors(read_vectors(live / DELTA_VECTORS, manifest.dim))
+        delta_sentences = all_vectors(read_vectors(live / DELTA_SENTENCES, manifest.dim))
+        vectors = np.concatenate([vectors[~dead], delta_vectors])
+        sentences = np.concatenate([sentences[keep_sentences], delta_sentences])
+    return posts, passages, vectors, sentences, skipped, keyword_version
+
+
+def write_delta(building: Path, plan: Plan, delta: DeltaBase, vectors: np.ndarray, sentence_vectors: np.ndarray):
+    """Write the delta generation's files into ``building``: base files linked, the delta's database and vector
+    files, the tombstones. Returns (files → known checksum or "" for ``publish``, the manifest's ``segments``)."""
+    live = delta.live
+    files: dict[str, str] = {}
+    for name in BASE_FILES:
+        if name in delta.manifest.files:
+            linked = gen.link_or_copy(live / name, building / name)
+            files[name] = delta.manifest.files[name] if linked else ""
+    dead, hidden = delta.tombstones()
+    stored = [s for s in plan.stored if s.meta.path not in delta.kept_in_base]
+    write_database(building / DELTA_DB, stored, plan.passages, plan.failed)
+    con = sqlite3.connect(building / DELTA_DB)
+    try:
+        con.execute(f"CREATE TABLE {HIDDEN_TABLE}(path TEXT PRIMARY KEY)")
+        con.executemany(f"INSERT INTO {HIDDEN_TABLE} VALUES (?)", [(p,) for p in hidden])
+        con.commit()
+    finally:
+        con.close()
+    write_vectors(building / DELTA_VECTORS, vectors)
+    write_vectors(building / DELTA_SENTENCES, sentence_vectors)
+    np.save(building / TOMBSTONES, dead, allow_pickle=False)
+    files.update(dict.fromkeys((DELTA_DB, DELTA_VECTORS, DELTA_SENTENCES, TOMBSTONES), ""))
+    segments = {"base_rows": len(dead), "delta_rows": len(plan.passages), "tombstoned": int(dead.sum())}
+    return files, segments
