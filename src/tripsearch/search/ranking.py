@@ -151,18 +151,26 @@ def related(opened: OpenedGeneration, row: int, k: int) -> list[Hit]:
     """Up to ``k`` passages from other posts than ``row``'s, one per post, best first by passage cosine."""
     opened.exact_ready()
     sims = opened.vectors @ opened.vectors[row]
-    chosen, seen = [], {int(opened.post_of_row[row])}
-    for other in np.argsort(-sims):
-        post = int(opened.post_of_row[other])
+    return related_hits(opened.passages, opened.post_of_row, row, np.arange(len(sims)), sims, k)
+
+
+def related_hits(passages, post_of_row: np.ndarray, row: int, near: np.ndarray, sims: np.ndarray, k: int) -> list[Hit]:
+    """Up to ``k`` hits among the rows ``near`` (with their cosines ``sims`` to ``row``'s passage), one per post
+    and none from ``row``'s own, best first. ``passages``: what fetches rows (``PassageRows``); every store's
+    ``related`` ends here, whether it scored every row or asked its engine for candidates."""
+    chosen, seen = [], {int(post_of_row[row])}
+    for i in np.argsort(-sims, kind="stable"):
+        post = int(post_of_row[near[i]])
         if post in seen:
             continue
         seen.add(post)
-        chosen.append(int(other))
+        chosen.append(int(i))
         if len(chosen) == k:
             break
+    fetched = passages.fetch([int(near[i]) for i in chosen])
     return [
-        hit_from(passage, float(sims[other]), dense_rank=rank)
-        for rank, (other, passage) in enumerate(zip(chosen, opened.passages.fetch(chosen)), start=1)
+        hit_from(passage, float(sims[i]), dense_rank=rank)
+        for rank, (i, passage) in enumerate(zip(chosen, fetched), start=1)
     ]
 
 

@@ -163,11 +163,4 @@ class LocalStore:
             return KeywordTop(*keyword_top(self.con, question, limit, KEYWORD_POSTINGS))
 
     def facets(self) -> Facets:
-        posts = self.posts.ordered()
-        dates = [meta.date for meta in posts if meta.date]
-        return Facets(
-            tuple(sorted({a for meta in posts for a in meta.authors})),
-            tuple(sorted({t for meta in posts for t in meta.tags})),
-            min(dates, default=None),
-            max(dates, default=None),
-        )
+        return Facets.of(self.posts.ordered())

@@ -189,13 +189,7 @@ class MilvusStore:
         )
 
     def facets(self) -> Facets:
-        dates = [meta.date for meta in self.post_list if meta.date]
-        return Facets(
-            tuple(sorted({a for meta in self.post_list for a in meta.authors})),
-            tuple(sorted({t for meta in self.post_list for t in meta.tags})),
-            min(dates, default=None),
-            max(dates, default=None),
-        )
+        return Facets.of(self.post_list)
 
     # ---- beyond the seam ------------------------------------------------------------------
 

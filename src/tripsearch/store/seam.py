@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from tripsearch.records import Passage
+from tripsearch.records import Passage, PostMeta
 
 
 class Facets(NamedTuple):
@@ -24,6 +24,17 @@ class Facets(NamedTuple):
     tags: tuple[str, ...]
     first: dt.date | None
     last: dt.date | None
+
+    @classmethod
+    def of(cls, posts: Sequence[PostMeta]) -> Facets:
+        """The facets of ``posts``: every author and tag once, sorted; the first and last date (None if none)."""
+        dates = [meta.date for meta in posts if meta.date]
+        return cls(
+            tuple(sorted({a for meta in posts for a in meta.authors})),
+            tuple(sorted({t for meta in posts for t in meta.tags})),
+            min(dates, default=None),
+            max(dates, default=None),
+        )
 
 
 class KeywordTop(NamedTuple):

@@ -138,26 +138,13 @@ class SegmentedGeneration:
 
     def related(self, row: int, k: int) -> list[Hit]:
         """``search.ranking.related`` among the ``RELATED_POOL``·k passages nearest to ``row``'s by passage cosine."""
-        from tripsearch.search.ranking import hit_from
+        from tripsearch.search.ranking import related_hits
 
         store = self.store
         vector = store.vectors_of(np.array([row]))[0][0]
         near = store.dense_candidates(vector, RELATED_POOL * k, None)
         sims = store.vectors_of(near)[0] @ vector if len(near) else np.zeros(0, dtype=np.float32)
-        chosen, seen = [], {int(self.post_of_row[row])}
-        for i in np.argsort(-sims, kind="stable"):
-            post = int(self.post_of_row[near[i]])
-            if post in seen:
-                continue
-            seen.add(post)
-            chosen.append(int(i))
-            if len(chosen) == k:
-                break
-        passages = self.passages.fetch([int(near[i]) for i in chosen])
-        return [
-            hit_from(passage, float(sims[i]), dense_rank=rank)
-            for rank, (i, passage) in enumerate(zip(chosen, passages), start=1)
-        ]
+        return related_hits(self.passages, self.post_of_row, row, near, sims, k)
 
     def close(self) -> None:
         """Close both databases and let go of the mapped files."""
