@@ -377,7 +377,7 @@ def run_size(n: int, source, work: Path, questions: list[str], qvecs: np.ndarray
     out = {"passages": n, "posts": n_posts, "sentences": n_sentences, "bytes_per_passage": round(size / n)}
     out.update(_subprocess("--worker", str(here / "index"), str(here)))
     if args.update_max is not None and n > args.update_max:
-        out["update_one_post_s"] = None  # skipped: --update-max (the update path is the segment design's issue)
+        out["update_one_post_s"] = None  # skipped: --update-max
     else:
         out.update(_subprocess("--update-worker", str(here / "index"), str(here / "posts")))
     out["synthesis_s"] = round(made, 1)
