@@ -152,7 +152,9 @@ def _load_previous(index_dir: Path, rebuild: bool, vectors: str = DEFAULT_VECTOR
         # A full load reads every byte anyway: every checksum too. A delta update reads a few rows of a base
         # that may be gigabytes, so it checks as opening does (store.opened): checksums up to
         # VERIFY_ON_OPEN_BYTES, else sizes and headers (build_delta.DeltaBase), the rest left to `verify`.
-        if not delta or gen.verify_files(live, manifest, checksums=False) <= gen.VERIFY_ON_OPEN_BYTES:
+        if delta:
+            gen.verify_on_open(live, manifest)
+        else:
             gen.verify_files(live, manifest)
         base = build_delta.DeltaBase(live, manifest) if delta else None
     except gen.IndexCorrupt:

@@ -108,6 +108,13 @@ def read_manifest(generation: Path, verify: bool = True) -> Manifest:
     return manifest
 
 
+def verify_on_open(generation: Path, manifest: Manifest) -> None:
+    """What opening a generation checks: every file there with its size, and every checksum while the whole
+    generation is at most ``VERIFY_ON_OPEN_BYTES`` (past that, ``tripsearch verify``). Raises ``IndexCorrupt``."""
+    if verify_files(generation, manifest, checksums=False) <= VERIFY_ON_OPEN_BYTES:
+        verify_files(generation, manifest)
+
+
 def verify_files(generation: Path, manifest: Manifest, checksums: bool = True) -> int:
     """Every file the manifest lists is there and (``checksums``) matches its sha256; returns their total bytes.
 

@@ -15,24 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from tripsearch.errors import PassageNotFound
-from tripsearch.records import PostMeta, SkippedFile
+from tripsearch.records import PostMeta
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.search.fusion import SentenceMatrix
 from tripsearch.store import generations as gen
-from tripsearch.store.ann import ANN_FILE, read_ann
-from tripsearch.store.database import (
-    DB_FILE,
-    check_database_file,
-    load_skipped,
-    open_database,
-    passage_count,
-    row_columns,
-    row_of_id,
-)
+from tripsearch.store.ann import ANN_FILE
+from tripsearch.store.database import DB_FILE, row_of_id
 from tripsearch.store.local import LocalStore
-from tripsearch.store.rows import PassageRows, PostTable
 from tripsearch.store.segmented_opened import SegmentedGeneration
-from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, map_vectors, read_rows
+from tripsearch.store.segments import Segment
+from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, read_rows
 
 
 class OpenedGeneration:
@@ -49,60 +41,25 @@ class OpenedGeneration:
     folder went away while it was being opened (``open_current`` retries then).
     """
 
-    def __init__(self, index_dir: Path, generation: Path):
+    def __init__(self, index_dir: Path, generation: Path, manifest: gen.Manifest | None = None):
         self.index_dir = index_dir
         self.generation = generation
-        self.manifest = gen.read_manifest(generation, verify=False)
-        # Checksums read every byte: done here for a small generation, else by `tripsearch verify`. What a
-        # damaged file most often is (truncated, emptied, appended to) the header and size checks below catch.
-        total = gen.verify_files(generation, self.manifest, checksums=False)
-        if total <= gen.VERIFY_ON_OPEN_BYTES:
-            gen.verify_files(generation, self.manifest)
-        db_path = generation / DB_FILE
-        self.lock = threading.RLock()  # one SQLite connection shared by the app's threads
-        self._ram_lock = threading.Lock()
-        try:
-            check_database_file(db_path)
-            self.con = open_database(db_path)
-            n = passage_count(self.con)
-            counts, self.post_of_row = row_columns(self.con)
-            self.skipped: list[SkippedFile] = load_skipped(self.con)
-        except Exception as exc:  # sqlite3.DatabaseError and friends: say which file
-            raise gen.IndexCorrupt(f"{db_path}: unreadable ({exc})") from None
-        self.posts = PostTable(self.con, self.lock)
-        self.passages = PassageRows(self.con, self.lock, n, self.posts)
-        try:
-            self.vectors = map_vectors(generation / VECTORS_FILE, self.manifest.dim)
-            sentence_vectors = map_vectors(generation / SENTENCES_FILE, self.manifest.dim)
-        except ValueError as exc:
-            raise gen.IndexCorrupt(str(exc)) from None
-        if len(self.vectors) != n:
-            raise gen.IndexCorrupt(f"{generation / VECTORS_FILE}: {len(self.vectors)} vectors for {n} passages")
-        if len(counts) != n or len(sentence_vectors) != counts.sum():
-            raise gen.IndexCorrupt(
-                f"{generation / SENTENCES_FILE}: {len(sentence_vectors)} vectors for {counts.sum()} sentences"
-            )
-        self.sentences = SentenceMatrix(sentence_vectors, counts)
-        # The graph is read now, not on first search: a build may remove this generation's folder while a
-        # reader still uses it, and what is open (the maps, the database) stays readable, a path does not.
-        self.ann = None
-        if ANN_FILE in self.manifest.files:
-            try:
-                self.ann = read_ann(generation / ANN_FILE, n, self.manifest.dim)
-            except ValueError as exc:
-                raise gen.IndexCorrupt(str(exc)) from None
-        # The search stage's side of the store seam (store.seam): what another engine would stand behind.
-        self.store: LocalStore | None = LocalStore(
-            self.vectors,
-            self.sentences,
-            self.ann,
-            self.con,
-            self.lock,
-            self.passages,
-            self.posts,
-            self.manifest.model_fingerprint,
+        self.manifest = manifest or gen.read_manifest(generation, verify=False)
+        gen.verify_on_open(generation, self.manifest)
+        # The opening and its checks (database, both vector files, the graph read now rather than on first
+        # search, since a build may remove this folder while a reader still uses it) are a segment's; a
+        # single-segment generation is one segment under its plain file names.
+        segment = Segment(
+            generation, (DB_FILE, VECTORS_FILE, SENTENCES_FILE), self.manifest, ANN_FILE in self.manifest.files
         )
-        self.candidates = CandidateSearch(self.store, len(sentence_vectors)) if self.ann is not None else None
+        self.lock, self.con = segment.lock, segment.con  # one SQLite connection shared by the app's threads
+        self._ram_lock = threading.Lock()
+        self.post_of_row, self.skipped = segment.post_of_row, segment.skipped
+        self.posts, self.passages = segment.posts, segment.passages
+        self.vectors, self.sentences, self.ann = segment.vectors, segment.sentences, segment.ann
+        # The search stage's side of the store seam (store.seam): what another engine would stand behind.
+        self.store: LocalStore | None = segment.store
+        self.candidates = CandidateSearch(self.store, len(self.sentences.vectors)) if self.ann is not None else None
         self.understander = None
 
     def exact_ready(self) -> None:
@@ -154,10 +111,8 @@ def open_generation(index_dir: Path, generation: Path) -> OpenedGeneration | Seg
     """``generation`` opened: one segment (``OpenedGeneration``), or a base and a delta (``store.segments``)."""
     manifest = gen.read_manifest(generation, verify=False)
     if not manifest.segments:
-        return OpenedGeneration(index_dir, generation)
-    total = gen.verify_files(generation, manifest, checksums=False)
-    if total <= gen.VERIFY_ON_OPEN_BYTES:  # as OpenedGeneration: every checksum while it is cheap
-        gen.verify_files(generation, manifest)
+        return OpenedGeneration(index_dir, generation, manifest)
+    gen.verify_on_open(generation, manifest)
     return SegmentedGeneration(index_dir, generation, manifest)
 
 
