@@ -78,11 +78,14 @@ def _build(arrays: dict[str, np.ndarray]):
         out.frombytes(memoryview(np.ascontiguousarray(a)).cast("B"))
         return out
 
+    # The 39 MB transition table is only ever indexed by int (py3langid's visit_counts): a memoryview of the
+    # mapped file indexes like the stdlib array it copies it into, without the copy (0.06-0.26 s here).
+    nextmove = np.ascontiguousarray(arrays["nextmove"])
     return LanguageIdentifier(
         np.asarray(arrays["ptc"]),
         np.asarray(arrays["pc"]),
         arrays["classes"].tolist(),
-        stdlib(arrays["nextmove"]),
+        memoryview(nextmove).cast("B").cast(_TYPECODES[nextmove.dtype.itemsize]),
         arrays["out_feat"].tolist(),
         tk_row=stdlib(arrays["nextmove_row"]),
     )
