@@ -14,6 +14,7 @@ was indexed and now fails to read keeps its indexed version, and is reported.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 import time
@@ -31,7 +32,7 @@ from tripsearch.embed.late import METHOD, TWO_PASS
 from tripsearch.embed.models import ModelNotFound, ModelRef, model_name, resolve
 from tripsearch.errors import BadInput
 from tripsearch.passages import CHUNKER_VERSION, split_post
-from tripsearch.posts.reader import UnreadablePost, parse_post, post_files, post_name, read_post_bytes
+from tripsearch.posts.reader import UnreadablePost, parse_post, post_entries, read_post_bytes
 from tripsearch.records import Passage, PostWarning, SkippedFile
 from tripsearch.store import generations as gen
 from tripsearch.store.database import (
@@ -246,18 +247,17 @@ def scan(posts_dir: Path, previous: _Previous, new_text: Callable[[], None] | No
         previous.manifest is None or not same_chunker or not previous.reusable or previous.fts_version != FTS_VERSION
     )
     seen: set[str] = set()
-    for path in post_files(posts_dir):
-        rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
+    for rel, name in post_entries(posts_dir):  # rel: printable even when the file name is not UTF-8
         seen.add(rel)
         old = previous.posts.get(rel)
         try:
-            st = path.stat()
+            st = os.stat(name)
             if old and same_chunker and (old.state.size, old.state.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 plan.kept.append(rel)
                 plan._keep(old, previous, rel)
                 continue
             # Not path.read_bytes(): that hung on a FIFO, read /dev/zero without end and had no size limit.
-            data, st = read_post_bytes(path, posts_dir)
+            data, st = read_post_bytes(Path(name), posts_dir)
             state = FileState(hashlib.sha1(data).hexdigest(), st.st_size, st.st_mtime_ns)
             if old and same_chunker and old.state.source_hash == state.source_hash:
                 plan.touched.append(rel)
@@ -291,7 +291,7 @@ def scan(posts_dir: Path, previous: _Previous, new_text: Callable[[], None] | No
         plan.stored.append(StoredPost(post.meta, state))
         plan.passages.extend(new_passages)
     plan.removed = sorted(set(previous.posts) - seen)
-    # Compared in path order, the order they are stored in: post_files() sorts Paths, which put "a/b.md"
+    # Compared in path order, the order they are stored in: post_entries() sorts in Path order, which puts "a/b.md"
     # before "a-c.md" where SQLite puts it after, so an unchanged folder got a new generation on every run.
     now_skipped = sorted(plan.failed, key=lambda s: s.path)
     plan.dirty = plan.dirty or bool(plan.removed) or now_skipped != previous.skipped
