@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tripsearch.records import Passage
+from tripsearch.records import Passage, PostMeta
 from tripsearch.store import generations as gen
 from tripsearch.store.ann import ANN_FILE
 from tripsearch.store.database import (
     DB_FILE,
+    FileState,
     StoredPost,
     check_database_file,
     fts_version,
     load_passage_rows,
     load_passages,
+    load_post,
     load_posts,
     load_skipped,
     open_database,
@@ -73,14 +75,43 @@ def base_rows(manifest: gen.Manifest) -> int:
     return int(manifest.segments.get("base_rows", manifest.counts.get("passages", 0)))
 
 
+class BasePost:
+    """A post of the base as a delta update needs it: ``path`` and ``state`` (``FileState``) at once, ``meta``
+    read from the base on first use. The scan compares every post's file state but keeps almost every post's
+    metadata as it is (a kept base post is not written again), and building all of them (two JSON lists and a
+    date per post, ``load_posts``) was about four times the cost of reading the states: 38 ms against 10 ms
+    for 1,232 posts here, seconds for the 122k posts of a million passages. Stands in for a ``StoredPost``."""
+
+    __slots__ = ("path", "state", "_con", "_meta")
+
+    def __init__(self, path: str, state: FileState, con: sqlite3.Connection):
+        self.path, self.state, self._con, self._meta = path, state, con, None
+
+    @property
+    def meta(self) -> PostMeta:
+        """The post's metadata, read by its primary key (the base's connection must still be open)."""
+        if self._meta is None:
+            self._meta = load_post(self._con, self.path).meta
+        return self._meta
+
+
+def _base_posts(con: sqlite3.Connection) -> dict[str, BasePost]:
+    """Every post of a base by path, in rowid order (as ``load_posts``), metadata left unread (``BasePost``)."""
+    rows = con.execute("SELECT path, source_hash, size, mtime_ns FROM posts ORDER BY rowid")
+    return {
+        path: BasePost(path, FileState(source_hash, size, mtime_ns), con) for path, source_hash, size, mtime_ns in rows
+    }
+
+
 def _hidden(con: sqlite3.Connection) -> set[str]:
     return {path for (path,) in con.execute(f"SELECT path FROM {HIDDEN_TABLE}")}
 
 
 class DeltaBase:
-    """The live generation as a delta update sees it. ``posts``: every visible post (path → ``StoredPost``);
-    ``delta_passages``: the live delta's passages by post; ``vectors_by_hash``/``sentence_vectors_by_hash``:
-    the live delta's vectors. ``kept_in_base`` fills as ``build.scan`` keeps base posts unchanged."""
+    """The live generation as a delta update sees it. ``posts``: every visible post (path → ``StoredPost``;
+    a ``BasePost`` for a post of the base); ``delta_passages``: the live delta's passages by post;
+    ``vectors_by_hash``/``sentence_vectors_by_hash``: the live delta's vectors. ``kept_in_base`` fills as
+    ``build.scan`` keeps base posts unchanged."""
 
     def __init__(self, live: Path, manifest: gen.Manifest):
         """Raises ``IndexCorrupt`` when a file of ``live`` is damaged (headers and sizes checked, as at open)."""
@@ -92,7 +123,7 @@ class DeltaBase:
             self.con = open_database(live / DB_FILE)
         except (OSError, ValueError, sqlite3.Error) as exc:
             raise gen.IndexCorrupt(f"{live}: unreadable ({exc})") from None
-        self.base_posts = load_posts(self.con)
+        self.base_posts = _base_posts(self.con)
         self.fts_version = fts_version(self.con)
         self.kept_in_base: set[str] = set()
         self.delta_passages: dict[str, list[Passage]] = {}
@@ -230,7 +261,8 @@ def write_delta(building: Path, plan: Plan, delta: DeltaBase, vectors: np.ndarra
             linked = gen.link_or_copy(live / name, building / name)
             files[name] = delta.manifest.files[name] if linked else ""
     dead, hidden = delta.tombstones()
-    stored = [s for s in plan.stored if s.meta.path not in delta.kept_in_base]
+    kept = delta.kept_in_base  # a kept base post stays in the base: not written, its metadata never read
+    stored = [s for s in plan.stored if (s.path if isinstance(s, BasePost) else s.meta.path) not in kept]
     write_database(building / DELTA_DB, stored, plan.passages, plan.failed)
     con = sqlite3.connect(building / DELTA_DB)
     try:
