@@ -151,6 +151,8 @@ class DeltaBase:
         self.in_delta = set(delta_posts)
         self.posts = {p: s for p, s in self.base_posts.items() if p not in hidden} | delta_posts
         self._maps = None
+        self._columns: tuple[np.ndarray, np.ndarray] | None = None
+        self._tombstones: tuple[int, np.ndarray, list[str]] | None = None
 
     def _remember(self, passages: list[Passage], vectors: np.ndarray, sentences: np.ndarray) -> None:
         first = 0
@@ -181,7 +183,7 @@ class DeltaBase:
         found = load_passage_rows(self.con, rows, lambda p: self.base_posts[p].meta)
         passages = [found[r] for r in rows]
         if self._maps is None:
-            counts, _ = row_columns(self.con)
+            counts, _ = self.row_columns()
             self._maps = (
                 map_vectors(self.live / VECTORS_FILE, self.manifest.dim),
                 map_vectors(self.live / SENTENCES_FILE, self.manifest.dim),
@@ -195,13 +197,23 @@ class DeltaBase:
             )
         return passages
 
+    def row_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """``store.database.row_columns`` of the base, read once (the planning and the writing both need it)."""
+        if self._columns is None:
+            self._columns = row_columns(self.con)
+        return self._columns
+
     def tombstones(self) -> tuple[np.ndarray, list[str]]:
-        """(a bool per base row: its post is not kept in the base; the base posts hidden), after the scan."""
-        paths = list(self.base_posts)
-        hidden = [p for p in paths if p not in self.kept_in_base]
-        _, post_of_row = row_columns(self.con)
-        hidden_index = np.array([i for i, p in enumerate(paths) if p not in self.kept_in_base], dtype=np.int64)
-        return np.isin(post_of_row, hidden_index), hidden
+        """(a bool per base row: its post is not kept in the base; the base posts hidden), after the scan.
+        Worked out once per state of ``kept_in_base`` (which only grows): the update asks before and while
+        writing."""
+        if self._tombstones is None or self._tombstones[0] != len(self.kept_in_base):
+            paths = list(self.base_posts)
+            hidden = [p for p in paths if p not in self.kept_in_base]
+            _, post_of_row = self.row_columns()
+            hidden_index = np.array([i for i, p in enumerate(paths) if p not in self.kept_in_base], dtype=np.int64)
+            self._tombstones = (len(self.kept_in_base), np.isin(post_of_row, hidden_index), hidden)
+        return self._tombstones[1], list(self._tombstones[2])
 
     def worth_it(self, delta_rows: int, dead: np.ndarray) -> bool:
         """Whether a delta of ``delta_rows`` rows with ``dead`` tombstones stays under ``MERGE_SHARE``."""
