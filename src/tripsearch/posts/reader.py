@@ -126,30 +126,43 @@ def post_entries(root: Path) -> list[tuple[str, str]]:
 
     Strings, not ``Path`` objects: for the 122k posts of a million-passage store (benchmarks/scale.py) building,
     sorting and relativising a ``Path`` per file cost seconds of an update that reads one post. The order is
-    ``Path`` order: by the list of path components ("a/b.md" before "a-c.md").
+    ``Path`` order, by the list of path components ("a/b.md" before "a-c.md"), which is each folder's entries
+    in name order with a sub-folder's files in its place: so the walk needs no sort of its own at the end.
+    Hidden folders are skipped; symlinks to folders are followed, each folder entered once (loops).
     """
-    found: list[tuple[list[str], str, str]] = []
+    found: list[tuple[str, str]] = []
     seen_dirs: set[tuple[int, int]] = set()
-    top = os.fspath(root)
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+    stack: list = []  # one iterator per open folder: (its sorted entries, the prefix of their names)
+
+    def enter(folder: str, prefix: str) -> None:
         try:
-            st = os.stat(dirpath)
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop, or a second way into one folder
+                return
+            seen_dirs.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:  # as os.walk: a folder that cannot be listed is left out
+            return
+        stack.append((iter(entries), prefix))
+
+    enter(os.fspath(root), "")
+    while stack:
+        entries, prefix = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows symlinks
         except OSError:
-            dirnames[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop, or a second way into one folder
-            dirnames[:] = []
-            continue
-        seen_dirs.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        folder = os.path.relpath(dirpath, top)
-        prefix = [] if folder == "." else folder.split(os.sep)
-        for f in filenames:
-            if f.lower().endswith(POST_SUFFIXES):
-                parts = [*prefix, f]
-                found.append((parts, "/".join(parts), os.path.join(dirpath, f)))
-    found.sort(key=lambda entry: entry[0])
-    return [(_printable(rel), path) for _, rel, path in found]
+            is_dir = False
+        if is_dir:
+            if not entry.name.startswith("."):
+                enter(entry.path, f"{prefix}{entry.name}/")
+        elif entry.name.lower().endswith(POST_SUFFIXES):
+            found.append((_printable(prefix + entry.name), entry.path))
+    return found
 
 
 def read_folder(root: Path | str) -> ReadResult:
