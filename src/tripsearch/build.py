@@ -252,7 +252,7 @@ def scan(posts_dir: Path, previous: _Previous, new_text: Callable[[], None] | No
         old = previous.posts.get(rel)
         try:
             st = os.stat(name)
-            if old and same_chunker and (old.state.size, old.state.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if old and same_chunker and build_delta.same_file(old, st.st_size, st.st_mtime_ns):
                 plan.kept.append(rel)
                 plan._keep(old, previous, rel)
                 continue
