@@ -24,8 +24,10 @@ import secrets
 import shutil
 from array import array
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ def _model_key(model_file: Path) -> str:
 
 def _build(arrays: dict[str, np.ndarray]):
     """The identifier from the model's arrays, as ``LanguageIdentifier.from_model_file`` builds it."""
+    import numpy as np
     from py3langid.langid import LanguageIdentifier
 
     def stdlib(a: np.ndarray) -> array:  # the DFA tables as py3langid keeps them (its modelio._to_array)
@@ -96,6 +99,7 @@ def _probe(ident) -> list[list]:
 
 
 def _load():
+    import numpy as np  # here, not at import: reading posts needs no numpy until a language is detected
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
     model_file = MODEL_DIR / MODEL_FILE
@@ -126,6 +130,8 @@ def _save(folder: Path, model_file: Path, ident) -> None:
     try:
         import lzma
         import tempfile
+
+        import numpy as np
 
         tmp.mkdir(parents=True)
         with tempfile.TemporaryFile(suffix=".npz") as raw:  # as py3langid's load_model streams it
