@@ -70,3 +70,12 @@ def test_unwritable_cache_still_detects(tmp_path, monkeypatch):
     monkeypatch.setenv("TRIPSEARCH_LANGID_CACHE", str(blocker / "langid"))
     monkeypatch.setattr(language, "_identifier", None)
     assert [language.detect_language(t) for t in TEXTS] == [_expected(t) for t in TEXTS]
+
+
+def test_another_py3langid_layout_uses_its_own_loading(fresh, monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "py3langid.langid", types.ModuleType("py3langid.langid"))  # no MODEL_FILE...
+    assert [language.detect_language(t) for t in TEXTS[:3]] == ["en", "de", "es"]
+    assert not fresh.exists()  # nothing cached for a layout it does not know

@@ -24,6 +24,7 @@ import secrets
 import shutil
 from array import array
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -100,7 +101,13 @@ def _probe(ident) -> list[list]:
 
 def _load():
     import numpy as np  # here, not at import: reading posts needs no numpy until a language is detected
-    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    try:
+        from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    except ImportError:  # a py3langid laid out otherwise (pyproject allows >=0.3): its own loading, no copy
+        import py3langid
+
+        return SimpleNamespace(classify=py3langid.classify)
 
     model_file = MODEL_DIR / MODEL_FILE
     try:
