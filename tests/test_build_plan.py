@@ -112,3 +112,32 @@ def test_scan_needs_no_model(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_scan_asks_for_the_model_only_for_text_without_vectors(tmp_path):
+    """``new_text`` starts the model loading (build.EncoderPrefetch) while the scan goes on: only for a changed
+    post with a passage whose text has no vectors; a touched, removed or failed post, or an edit that leaves
+    every passage's text as it was indexed, never loads a model."""
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    for name in ("a.md", "b.md", "c.md"):
+        write(posts, name, name.removesuffix(".md").upper())
+    asked = []
+    previous = as_previous(scan(posts, _Previous(), lambda: asked.append(1)))
+    assert len(asked) == 3  # a first build: every post's text is new
+    previous.vectors_by_hash = {p.content_hash: None for p in scan(posts, _Previous()).passages}
+
+    asked.clear()
+    st = (posts / "a.md").stat()
+    os.utime(posts / "a.md", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched
+    (posts / "b.md").unlink()
+    (posts / "c.md").write_text("---\ntitle: Only front matter\n---\n", encoding="utf-8")  # fails: kept
+    plan = scan(posts, previous, lambda: asked.append(1))
+    assert plan.dirty and not asked
+    (posts / "a.md").write_text(POST.format(title="A", topic="tracing") + "\n\n\n", encoding="utf-8")
+    plan = scan(posts, previous, lambda: asked.append(1))
+    assert plan.changed == ["a.md"] and not asked  # other bytes, the same passage texts: nothing to embed
+
+    write(posts, "c.md", "C", topic="profiling")  # new text
+    plan = scan(posts, previous, lambda: asked.append(1))
+    assert plan.changed == ["a.md", "c.md"] and asked == [1]  # a.md as above: no model for it

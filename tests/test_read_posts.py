@@ -190,3 +190,20 @@ def test_symlink_loop_is_not_followed(tmp_path):
     (tmp_path / "loop").symlink_to(tmp_path)
     result = read_folder(tmp_path)
     assert [p.path for p in result.posts] == ["a.md"]
+
+
+def test_post_entries_list_post_files_in_their_order(tmp_path):
+    """``post_entries`` (strings, for the build's scan) and ``post_files`` (Paths) name the same files in Path
+    order, hidden folders and symlink loops left out, names not UTF-8 printable."""
+    import os
+
+    from tripsearch.posts.reader import post_entries, post_files, post_name
+
+    for rel in ("a/b.md", "a-c.md", "a/z/y.markdown", "B.MD", ".hidden/x.md", "a/notes.txt", "top.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("# T\n\ntext\n", encoding="utf-8")
+    os.symlink(tmp_path / "a", tmp_path / "a" / "z" / "loop")
+    (tmp_path / os.fsdecode(b"bad-\xff.md")).write_text("# T\n\ntext\n", encoding="utf-8")
+    entries = post_entries(tmp_path)
+    assert entries == [(post_name(p, tmp_path), str(p)) for p in post_files(tmp_path)]
+    assert [rel for rel, _ in entries] == ["B.MD", "a/b.md", "a/z/y.markdown", "a-c.md", "bad-\\xff.md", "top.md"]

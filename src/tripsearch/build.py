@@ -14,6 +14,7 @@ was indexed and now fails to read keeps its indexed version, and is reported.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 import time
@@ -26,12 +27,12 @@ import numpy as np
 
 from tripsearch import build_delta
 from tripsearch.build_delta import DeltaBase
-from tripsearch.embed.build_vectors import embed_missing
+from tripsearch.embed.build_vectors import EncoderPrefetch, embed_missing
 from tripsearch.embed.late import METHOD, TWO_PASS
 from tripsearch.embed.models import ModelNotFound, ModelRef, model_name, resolve
 from tripsearch.errors import BadInput
 from tripsearch.passages import CHUNKER_VERSION, split_post
-from tripsearch.posts.reader import UnreadablePost, parse_post, post_files, post_name, read_post_bytes
+from tripsearch.posts.reader import UnreadablePost, parse_post, post_entries, read_post_bytes
 from tripsearch.records import Passage, PostWarning, SkippedFile
 from tripsearch.store import generations as gen
 from tripsearch.store.database import (
@@ -235,8 +236,10 @@ class Plan:
         self.passages.extend(previous.passages_of(rel))
 
 
-def scan(posts_dir: Path, previous: _Previous) -> Plan:
-    """Read what changed in ``posts_dir`` since ``previous`` into a ``Plan``. Never raises for a bad post."""
+def scan(posts_dir: Path, previous: _Previous, new_text: Callable[[], None] | None = None) -> Plan:
+    """Read what changed in ``posts_dir`` since ``previous`` into a ``Plan``. Never raises for a bad post.
+    ``new_text()`` is called (each time) a changed post has a passage with no vectors yet: the build then
+    starts loading the model (``EncoderPrefetch``) while the scan goes on."""
     plan = Plan()
     same_chunker = previous.manifest is not None and previous.manifest.chunker_version == CHUNKER_VERSION
     # A keyword index of another FTS_VERSION is rewritten from the stored passages; their vectors are reused.
@@ -244,18 +247,17 @@ def scan(posts_dir: Path, previous: _Previous) -> Plan:
         previous.manifest is None or not same_chunker or not previous.reusable or previous.fts_version != FTS_VERSION
     )
     seen: set[str] = set()
-    for path in post_files(posts_dir):
-        rel = post_name(path, posts_dir)  # printable even when the file name is not UTF-8
+    for rel, name in post_entries(posts_dir):  # rel: printable even when the file name is not UTF-8
         seen.add(rel)
         old = previous.posts.get(rel)
         try:
-            st = path.stat()
-            if old and same_chunker and (old.state.size, old.state.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            st = os.stat(name)
+            if old and same_chunker and build_delta.same_file(old, st.st_size, st.st_mtime_ns):
                 plan.kept.append(rel)
                 plan._keep(old, previous, rel)
                 continue
             # Not path.read_bytes(): that hung on a FIFO, read /dev/zero without end and had no size limit.
-            data, st = read_post_bytes(path, posts_dir)
+            data, st = read_post_bytes(Path(name), posts_dir)
             state = FileState(hashlib.sha1(data).hexdigest(), st.st_size, st.st_mtime_ns)
             if old and same_chunker and old.state.source_hash == state.source_hash:
                 plan.touched.append(rel)
@@ -282,12 +284,14 @@ def scan(posts_dir: Path, previous: _Previous) -> Plan:
         plan.changed.append(rel)
         if old is not None and previous.delta is not None:
             previous.delta.read_base(rel)  # the old version's vectors, for its passages whose text is the same
+        if new_text is not None and any(p.content_hash not in previous.vectors_by_hash for p in new_passages):
+            new_text()
         if old is None:
             plan.added.append(rel)
         plan.stored.append(StoredPost(post.meta, state))
         plan.passages.extend(new_passages)
     plan.removed = sorted(set(previous.posts) - seen)
-    # Compared in path order, the order they are stored in: post_files() sorts Paths, which put "a/b.md"
+    # Compared in path order, the order they are stored in: post_entries() sorts in Path order, which puts "a/b.md"
     # before "a-c.md" where SQLite puts it after, so an unchanged folder got a new generation on every run.
     now_skipped = sorted(plan.failed, key=lambda s: s.path)
     plan.dirty = plan.dirty or bool(plan.removed) or now_skipped != previous.skipped
@@ -319,16 +323,18 @@ def update_index(
     report = BuildReport()
     with gen.write_lock(index_dir, lock_wait):
         previous = _load_previous(index_dir, rebuild, vectors, delta=True)
+        prefetch = None
         try:
             ref = _resolve_model(previous, model)
-            plan = scan(posts_dir, previous)
+            prefetch = EncoderPrefetch(ref, backend, report)
+            plan = scan(posts_dir, previous, prefetch.start)
             rows = len(plan.passages)
             if previous.delta is not None:
                 dead, _ = previous.delta.tombstones()
                 if plan.dirty and not previous.delta.worth_it(len(plan.passages), dead):
                     previous.delta.close()  # the delta has grown too big: merge (one segment, vectors reused)
                     previous = _load_previous(index_dir, rebuild, vectors)
-                    plan = scan(posts_dir, previous)
+                    plan = scan(posts_dir, previous, prefetch.start)
                     rows = len(plan.passages)
                 else:
                     rows += int((~dead).sum())
@@ -342,8 +348,11 @@ def update_index(
                 gen.collect_garbage(index_dir)
                 report.seconds = time.monotonic() - started
                 return report
-            _write_generation(index_dir, posts_dir, plan, previous, ref, (backend, vectors), progress, report, started)
+            how = (backend, vectors, prefetch)
+            _write_generation(index_dir, posts_dir, plan, previous, ref, how, progress, report, started)
         finally:
+            if prefetch is not None:
+                prefetch.close()
             if previous.delta is not None:
                 previous.delta.close()
     return report
@@ -353,12 +362,14 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
     """Embed what is missing while the database is written beside it, then publish the generation: the whole
     of it, or (``previous.delta``) the base linked and a delta written (``build_delta.write_delta``)."""
     building = None
+    backend, method, prefetch = how
+    how = (backend, method)
     try:
         building = gen.new_generation(index_dir)
         if previous.delta is not None:
             try:
                 vectors, sentence_vectors, method, encoder = embed_missing(
-                    plan.passages, previous, ref, how, progress, report
+                    plan.passages, previous, ref, how, progress, report, prefetch
                 )
             except (OSError, RuntimeError, sqlite3.Error) as exc:
                 raise _EmbeddingFailed from exc
@@ -371,7 +382,7 @@ def _write_generation(index_dir, posts_dir, plan: Plan, previous, ref, how, prog
                 )
                 try:
                     vectors, sentence_vectors, method, encoder = embed_missing(
-                        plan.passages, previous, ref, how, progress, report
+                        plan.passages, previous, ref, how, progress, report, prefetch
                     )
                 except (OSError, RuntimeError, sqlite3.Error) as exc:
                     raise _EmbeddingFailed from exc  # not a write problem: re-raised as it was, below

@@ -7,6 +7,7 @@ Split from ``tripsearch.build``, which scans the folder and writes the generatio
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,15 +42,52 @@ def load_build_encoder(ref: ModelRef, backend: str, report: BuildReport):
     return load_encoder(ref, backend=backend, threads=BUILD_THREADS)
 
 
-def embed_missing(passages: list[Passage], previous: _Previous, ref, how, progress, report: BuildReport):
+class EncoderPrefetch:
+    """Loads a build's encoder (``load_build_encoder``) in a background thread from ``start()`` on, so the model
+    load (about 1 s here: the onnxruntime session, the tokenizer, the self-check) overlaps the rest of the
+    scan and the planning; onnxruntime releases the GIL while it creates a session. ``build.scan`` starts it at
+    the first post with text that has no vectors, so an update with nothing to embed still loads no model.
+    ``encoder()`` waits for it, re-raising what the load raised; never started, it loads in the caller."""
+
+    def __init__(self, ref: ModelRef, backend: str, report: BuildReport):
+        self.ref, self.backend, self.report = ref, backend, report
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future | None = None
+
+    def start(self) -> None:
+        if self._future is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder-load")
+            self._future = self._pool.submit(load_build_encoder, self.ref, self.backend, self.report)
+
+    def encoder(self):
+        if self._future is None:
+            return load_build_encoder(self.ref, self.backend, self.report)
+        return self._future.result()
+
+    def close(self) -> None:
+        """Lets the thread end on its own (a load is never cut short: onnxruntime cannot be interrupted)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+
+def embed_missing(
+    passages: list[Passage],
+    previous: _Previous,
+    ref,
+    how,
+    progress,
+    report: BuildReport,
+    prefetch: EncoderPrefetch | None = None,
+):
     """Passage and sentence vectors in row order: reused by content hash where possible, the rest embedded
     (``Encoder.embed_passages``; ``how`` is (backend, method)). Returns (vectors, sentence vectors, the method
-    they were made with, the encoder or None when nothing needed a model)."""
+    they were made with, the encoder or None when nothing needed a model). ``prefetch``: where the encoder
+    is loading already (else it is loaded here)."""
     backend, method = how
     missing = [i for i, p in enumerate(passages) if p.content_hash not in previous.vectors_by_hash]
     encoder = None
     if missing or previous.manifest is None or not previous.reusable:
-        encoder = load_build_encoder(ref, backend, report)
+        encoder = (prefetch or EncoderPrefetch(ref, backend, report)).encoder()
         report.model_loaded, report.encoder_kind = True, encoder.kind
     else:
         method = previous.method

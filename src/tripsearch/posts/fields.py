@@ -13,6 +13,7 @@ import reprlib
 from pathlib import Path
 
 from tripsearch.posts.dates import BadDate, date_from_name, parse_date
+from tripsearch.posts.language import detect_language
 from tripsearch.records import PostMeta
 from tripsearch.unicode import nfc
 
@@ -169,19 +170,12 @@ def _title_from_body(body: str) -> str | None:
     return level_two[0].strip() if len(level_two) == 1 else None
 
 
-def _detect_language(body: str) -> str:
-    import py3langid  # loaded on first use: it costs a model load
-
-    sample = re.sub(r"[`*_#>\[\]()<>{}|]", " ", body[:4000])
-    return py3langid.classify(sample)[0] if sample.strip() else "en"
-
-
 def _language(fields: _Fields, body: str) -> str:
     key, _ = fields.first("lang", "language", "locale")
     declared = fields.text("lang", "language", "locale")
     if declared and _LANGUAGE_CODE.fullmatch(declared):
         return declared.split("-")[0].split("_")[0].lower()[:8]
-    detected = _detect_language(body)
+    detected = detect_language(body)
     if declared:
         fields.warn(key, f"{_show(declared)} is not a language code; detected {detected!r} from the text")
     return detected
