@@ -52,9 +52,11 @@ def passage_terms(text: str) -> PassageTerms:
     """The stemmed content terms of a passage's ``text`` (cached: stemming 20 passages is most of the cost)."""
     words = _content(text)
     forms: dict[str, str] = {}
-    for w in words:
-        forms.setdefault(_stem(w), w)
-    counts = Counter(_stem(w) for w in words)
+    counts: dict[str, int] = {}
+    for w, n in Counter(words).items():  # each surface word stemmed once, in order of first use
+        t = _stem(w)
+        forms.setdefault(t, w)
+        counts[t] = counts.get(t, 0) + n
     return PassageTerms({t: n / len(words) for t, n in counts.items()}, forms)
 
 
@@ -95,8 +97,21 @@ def feedback_terms(
         for t, w in terms.forms.items():
             forms.setdefault(t, w)
     asked = set(question_terms)
-    weight = {t: p * math.log(p / _background(forms[t])) for t, p in relevance.items() if t not in asked}
-    top = sorted(weight, key=lambda t: -weight[t])[:k]
+    # Most terms are rare in the candidates and cannot reach the top k whatever English's frequency: a term's
+    # weight is at most P(w|R) · log(P(w|R) / BACKGROUND_FLOOR), which grows with P(w|R). Going down P(w|R), stop
+    # once that bound falls below the k-th best weight: ~650 wordfreq look-ups a question become a few dozen,
+    # and the result is exactly that of weighing every term.
+    order = {t: n for n, t in enumerate(relevance)}  # ties keep first-seen order (a stable sort of all terms)
+    weight: dict[str, float] = {}
+    best: list[float] = []  # the k largest weights so far, descending
+    for t, p in sorted(relevance.items(), key=lambda item: -item[1]):
+        if t in asked:
+            continue
+        if len(best) == k and p * math.log(p / BACKGROUND_FLOOR) < best[-1]:
+            break
+        weight[t] = p * math.log(p / _background(forms[t]))
+        best = sorted([*best, weight[t]], reverse=True)[:k]
+    top = sorted(weight, key=lambda t: (-weight[t], order[t]))[:k]
     return {t: max(weight[t], 0.0) for t in top}
 
 
