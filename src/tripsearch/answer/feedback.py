@@ -47,7 +47,7 @@ class PassageTerms:
     forms: dict[str, str]
 
 
-@lru_cache(maxsize=4096)  # the same candidate passages come back question after question (app, eval)
+@lru_cache(maxsize=1024)  # ~50 questions of candidates, ~7 KB each; they come back question after question
 def passage_terms(text: str) -> PassageTerms:
     """The stemmed content terms of a passage's ``text`` (cached: stemming 20 passages is most of the cost)."""
     words = _content(text)
