@@ -12,11 +12,14 @@ import pytest
 
 from tripsearch.answer.answer_types import AnswerType
 from tripsearch.answer.confidence import shipped_model, shipped_settings
+from tripsearch.answer.features import QuestionTerms
+from tripsearch.answer.feedback import FEEDBACK_TERMS, feedback_terms
 from tripsearch.answer.pipeline import draft_answer
 from tripsearch.answer.sentence_ranker import (
     FEATURE_SETS,
     FEATURES,
     RANKER_FILE,
+    RANKER_SETTINGS,
     RankerSetting,
     SentenceRanker,
     choose_ranked,
@@ -32,11 +35,12 @@ from tripsearch.search.filters import Filters
 EVENT = "Confy 2024"
 
 
-def _candidate(sentences: list[str], sims: list[float], score: float = 1.0, path: str = "confy.md"):
-    """A passage of one talk of a post titled after ``EVENT``, its sentences' cosines ``sims`` set by hand."""
+def _candidate(sentences: list[str], sims: list[float], score: float = 1.0, path: str = "confy.md", sep: str = " "):
+    """A passage of one talk of a post titled after ``EVENT``, its sentences' cosines ``sims`` set by hand; ``sep``
+    between sentences (a line break: no two-sentence spans)."""
     text, spans = "", []
     for s in sentences:
-        text += " " if text else ""
+        text += sep if text else ""
         spans.append(SentenceSpan(len(text), len(text) + len(s), 3, 3, 0))
         text += s
     meta = PostMeta(path, f"{EVENT} day one", dt.date(2024, 5, 1))
@@ -198,3 +202,52 @@ def test_one_topic_word_is_the_subject_not_the_topic():
     question = question.replace(" tuning", "")
     pool = pool_of(question, AnswerType("none"), cands)
     assert not pool.x[:, FEATURES.index("topic_cov")].any()
+
+
+def _feedback_question():
+    """A question whose candidates share a topic vocabulary the question lacks ("snorkdb", "plinkqueue",
+    "replicas"): the answer names it, a restatement of the question (on a line of its own: no span of both) names
+    none of it, and has the higher cosine (as an encoder gives one that echoes the question)."""
+    question = "How did the team migrate their database at Confy 2024?"
+    first = _candidate(
+        [
+            "The team did migrate their database during the afternoon keynote session.",
+            "The team did migrate their database to snorkdb replicas behind plinkqueue.",
+        ],
+        [0.62, 0.58],
+        score=3.0,
+        sep="\n",
+    )
+    support = [
+        "Snorkdb replicas took the writes while plinkqueue buffered them.",
+        "The snorkdb replicas synced through plinkqueue overnight.",
+        "Plinkqueue fed snorkdb replicas in batches.",
+    ]
+    return question, [first, *(_candidate([s], [0.4], 2.0, f"s{n}.md") for n, s in enumerate(support))]
+
+
+def test_feedback_terms_reward_a_unit_holding_the_topics_vocabulary_over_a_restatement():
+    question, cands = _feedback_question()
+    terms = feedback_terms(QuestionTerms(question).terms, [(c.hit.score, c.passage.text) for c in cands])
+    assert len(terms) == FEEDBACK_TERMS and {"snorkdb", "plinkqueu", "replica"} <= set(terms)
+    assert not set(terms) & {"migrat", "databas", "team"}  # the question's own words are not feedback
+    pool = pool_of(question, AnswerType("none"), cands, depth=1)
+    assert [(u.first, u.last) for u in pool.units] == [(0, 0), (1, 1)]
+    prf = pool.x[:, FEATURES.index("prf")]
+    assert prf[1] > 0.5 > prf[0]
+    # The shipped grid chooses only among feature sets holding it.
+    assert all("prf" in FEATURE_SETS[s.features] for s in RANKER_SETTINGS)
+
+
+def test_the_shipped_ranker_answers_with_the_topics_vocabulary_because_of_prf():
+    if not shipped_model().answer.get("ranker"):
+        pytest.skip("confidence.json ships the hand-set answer settings")
+    ranker = shipped_ranker()
+    assert "prf" in ranker.features and ranker.coef[ranker.features.index("prf")] > 0
+    question, cands = _feedback_question()
+    pool = pool_of(question, AnswerType("none"), cands, depth=1)
+    assert ranker.best(pool) == 1  # the sentence naming snorkdb, plinkqueue and replicas
+    # Without the feature's evidence (every unit 0, as if it were gone) the restatement wins.
+    x = pool.x.copy()
+    x[:, FEATURES.index("prf")] = 0.0
+    assert ranker.best(type(pool)(pool.units, x, pool.candidates)) == 0

@@ -8,7 +8,8 @@ every *unit* — one sentence, or two adjacent sentences of one talk on one line
 word coverage, coverage of what the question asks about beyond the event it names, answer-type match, place in
 its talk, heading overlap, length, list-item shape, passage rank and score, distance from the pool's best, cues
 that a unit answers rather than restates the question — a local peak of similarity, the author's own voice, words
-beyond the question's — and interactions with what the question asks for; ``FEATURE_SETS`` are the subsets
+beyond the question's, the topic's own vocabulary the candidate passages share (relevance-model feedback terms,
+``answer.feedback``) — and interactions with what the question asks for; ``FEATURE_SETS`` are the subsets
 cross-validation chooses among), and answers with the best-scoring unit.
 
 The model is listwise (``listwise_loss``): per training question, a softmax over its units' linear scores, fitted
@@ -34,6 +35,7 @@ import numpy as np
 
 from tripsearch.answer.answer_types import AnswerType, answers_type, recognise
 from tripsearch.answer.features import QuestionTerms, term_set
+from tripsearch.answer.feedback import feedback_share, feedback_terms
 from tripsearch.answer.linear import read_linear
 from tripsearch.answer.sentences import MAX_SENTENCES, Chosen, span_ok
 from tripsearch.errors import TripsearchError
@@ -80,6 +82,7 @@ _BASE = (
     "peak",  # the unit's best cosine minus that of its talk neighbours (> 0: a local peak of similarity)
     "first_person",  # the author's own narrative (``FIRST_PERSON``)
     "novel",  # log(1 + content words of the unit the question lacks): what it adds beyond restating the question
+    "prf",  # share of the weight of the candidates' relevance-model feedback terms it holds (``feedback``)
 )
 _ASKS = ("reason", "procedure", "none", "span_type")  # what the question asks for, crossed with a few features
 _CROSSED = ("span", "cos", "cov", "talk_start", "list_item", "log_words")
@@ -90,6 +93,9 @@ FEATURE_SETS = {
     "small": _SMALL,
     # small + three cues of an answer rather than a restatement of the question (docs/answer-signals.md, 1 Dec 2026)
     "answer": _SMALL + ("peak", "first_person", "novel"),
+    # answer + the topic's own vocabulary: RM1 feedback terms of the 20 candidates (docs/answer-signals.md, last
+    # section: nested CV 58/58/59/59 -> 60/60/61/60 sentence right of 89 at 4/5/6/8 outer folds)
+    "answer_prf": _SMALL + ("peak", "first_person", "novel", "prf"),
     "plain": _BASE,
     "full": FEATURES,
 }
@@ -179,6 +185,8 @@ def pool_of(question: str, kind: AnswerType, candidates, depth: int = DEPTH) -> 
         return Pool((), np.zeros((0, len(FEATURES))), tuple(candidates[:depth]))
     weights = _weights(terms, candidates)
     total = sum(weights.values()) or 1.0
+    # from every candidate the search gave (20 for ask and eval), not only the ``depth`` whose units are ranked
+    feedback = feedback_terms(terms.terms, [(c.hit.score, c.passage.text) for c in candidates])
     scores = np.array([c.hit.score for c in candidates], dtype=float)
     search_z = (scores - scores.mean()) / (scores.std() or 1.0)
     asks = {
@@ -225,6 +233,7 @@ def pool_of(question: str, kind: AnswerType, candidates, depth: int = DEPTH) -> 
             "peak": max(sims) - _neighbour_cos(c, u, same),
             "first_person": float(bool(FIRST_PERSON.search(text))),
             "novel": math.log1p(len({t for t in found if t not in STOPWORDS} - set(terms.terms))),
+            "prf": feedback_share(feedback, text),
         }
         rows.append(f)
     for r, u in zip(rows, units):
@@ -262,7 +271,7 @@ class RankerSetting:
 
 # The grid cross-validation chooses among. A larger one (small, plain, full, answer) measured no better: with ~70
 # training questions an inner-CV choice among many settings is mostly noise (docs/answer-signals.md).
-RANKER_SETTINGS = tuple(RankerSetting("answer", c) for c in (0.01, 0.1))
+RANKER_SETTINGS = tuple(RankerSetting("answer_prf", c) for c in (0.01, 0.1))
 
 
 @dataclass(frozen=True)
