@@ -27,7 +27,10 @@ from tripsearch.store.seam import PassageStore
 
 # Graph neighbours re-scored exactly. 300 gave recall@10 0.88 against exact dense at 100k (benchmarks/scale.py):
 # the best sentence, 70% of the dense score, can lift a passage whose own vector is not among the nearest.
-DENSE_CANDIDATES = 1000
+DENSE_CANDIDATES = 500
+# Nearest sentences by the store's sentence index (store.ann) whose passages join the candidates: a passage lifted
+# by one strong sentence (0.7 of the dense score) is found even when its own vector is far from the question.
+SENTENCE_CANDIDATES = 1000
 KEYWORD_CANDIDATES = 300  # "its top few hundred" (issue 13); the rest of the matches only enter the z-score
 # (keyword alone with a filter asks for every match the store scores: at most KEYWORD_POSTINGS on the local store)
 EXACT_SUBSET = 20_000  # a filter leaving this few rows is searched exactly over them (cheaper than the graph)
@@ -62,7 +65,11 @@ class CandidateSearch:
             subset = np.flatnonzero(allowed)
             dense, _, _ = self.store.dense_scores(subset, query)
             return subset[np.argsort(-dense, kind="stable")[:DENSE_CANDIDATES]]
-        return self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
+        rows = self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
+        by_sentence = getattr(self.store, "sentence_candidates", None)  # optional on the seam (store.seam)
+        if by_sentence is None:
+            return rows
+        return np.union1d(rows, by_sentence(query, SENTENCE_CANDIDATES, allowed))
 
     def score(
         self, question: str, mode: SearchMode | str, allowed: np.ndarray | None, query: np.ndarray | None
