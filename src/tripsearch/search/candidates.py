@@ -1,8 +1,9 @@
 """Search past ``store.ann.ANN_MIN_ROWS``: score a few hundred candidate passages instead of every row.
 
-Candidates are the ``DENSE_CANDIDATES`` nearest passages by the store's ANN graph of passage vectors (filters
-applied inside the walk; a filter that leaves at most ``EXACT_SUBSET`` rows is searched exactly over those
-rows), and the ``KEYWORD_CANDIDATES`` best BM25 rows from FTS5. Each candidate then gets exactly the scores the
+Candidates are the ``DENSE_CANDIDATES`` nearest passages by the store's ANN graph of passage vectors, the
+passages of the ``SENTENCE_CANDIDATES`` nearest sentences by its sentence index (``store.ann``; filters applied
+inside both; a filter that leaves at most ``EXACT_SUBSET`` rows is searched exactly over those rows), and the
+``KEYWORD_CANDIDATES`` best BM25 rows from FTS5. Each candidate then gets exactly the scores the
 exact path gives it: dense = 0.3·passage cosine + 0.7·best-sentence cosine (``search.fusion``), its sentences
 read from the mapped sentence matrix; BM25 from FTS5, 0 outside the keyword list. The local store's BM25 covers
 the question's rarest terms whose matches fit ``search.keyword.KEYWORD_POSTINGS`` rows (every term when they all
@@ -25,8 +26,9 @@ from tripsearch.search.fusion import DENSE_WEIGHT, reciprocal_rank_fusion
 from tripsearch.search.modes import SearchMode
 from tripsearch.store.seam import PassageStore
 
-# Graph neighbours re-scored exactly. 300 gave recall@10 0.88 against exact dense at 100k (benchmarks/scale.py):
-# the best sentence, 70% of the dense score, can lift a passage whose own vector is not among the nearest.
+# Passage-graph neighbours re-scored exactly. Alone, 300 gave recall@10 0.90 against exact dense at 100k and 1000
+# gave 0.97 (0.82 at 1M): the best sentence, 70% of the dense score, can lift a passage whose own vector is not
+# among the nearest. With the sentence candidates below, 500 + 1000 sentences gave 1.00 at 100k (docs/scale-out.md).
 DENSE_CANDIDATES = 500
 # Nearest sentences by the store's sentence index (store.ann) whose passages join the candidates: a passage lifted
 # by one strong sentence (0.7 of the dense score) is found even when its own vector is far from the question.

@@ -1,4 +1,5 @@
-"""An approximate nearest-neighbour index of the passage vectors (FAISS HNSW), for indexes past ``ANN_MIN_ROWS``.
+"""Approximate nearest-neighbour indexes for indexes past ``ANN_MIN_ROWS``: an HNSW graph of the passage vectors
+and an IVF-SQ8 index of the sentence vectors (second half of this module).
 
 Below that size the search multiplies the question against every mapped vector (exact, and as fast as a graph
 walk there); above it, ``search.candidates`` asks this graph for the best few hundred passages and scores only

@@ -268,7 +268,7 @@ class SegmentedStore:
         base_rows = (
             passages_of_sentences(
                 self.base.sentences,
-                sentence_search(self.base.sentence_ann, query, k, np.repeat(mask, self.base.counts)),
+                sentence_search(self.base.sentence_ann, query, k, mask[self.base.sentences.row_of]),
             )
             if mask.any()
             else np.zeros(0, dtype=np.int64)
