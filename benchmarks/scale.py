@@ -240,7 +240,8 @@ class FlatFile:
 def write_store(index_dir: Path, posts_dir: Path, manifest: dict, chunks, truth: ExactTop10):
     """A published generation written chunk by chunk with the project's own database functions
     (``create_database``, ``insert_posts``, ``insert_passages``, ``finish_database``), the flat vector format of
-    ``store.vectors`` and ``store.ann.write_ann`` past ``ANN_MIN_ROWS``, as ``build`` writes one. Returns
+    ``store.vectors`` and ``store.ann``'s passage graph and sentence index past ``ANN_MIN_ROWS``, as ``build`` writes
+    one (their build times go into ``GRAPH_SECONDS``). Returns
     (generation, posts, passages, sentences)."""
     from tripsearch.store import generations as gen
     from tripsearch.store import vectors as store_vectors

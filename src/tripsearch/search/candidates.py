@@ -28,11 +28,12 @@ from tripsearch.store.seam import PassageStore
 
 # Passage-graph neighbours re-scored exactly. Alone, 300 gave recall@10 0.90 against exact dense at 100k and 1000
 # gave 0.97 (0.82 at 1M): the best sentence, 70% of the dense score, can lift a passage whose own vector is not
-# among the nearest. With the sentence candidates below, 500 + 1000 sentences gave 1.00 at 100k (docs/scale-out.md).
-DENSE_CANDIDATES = 500
+# among the nearest. With the sentence candidates below, 300 + 500 sentences gave 0.986 at 1M, 0.998 at 100k, for
+# about the time 1000 passage neighbours alone took (fewer rows re-scored; docs/scale-out.md, last section).
+DENSE_CANDIDATES = 300
 # Nearest sentences by the store's sentence index (store.ann) whose passages join the candidates: a passage lifted
 # by one strong sentence (0.7 of the dense score) is found even when its own vector is far from the question.
-SENTENCE_CANDIDATES = 1000
+SENTENCE_CANDIDATES = 500
 KEYWORD_CANDIDATES = 300  # "its top few hundred" (issue 13); the rest of the matches only enter the z-score
 # (keyword alone with a filter asks for every match the store scores: at most KEYWORD_POSTINGS on the local store)
 EXACT_SUBSET = 20_000  # a filter leaving this few rows is searched exactly over them (cheaper than the graph)
