@@ -52,6 +52,7 @@ QUESTIONS = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 N_QUERIES = 100
 POST_SHIFT, NOISE, SWAP = 0.25, 0.35, 0.25
 CHUNK = 50_000  # passages synthesised and written at a time (about 0.5 GB of sentence vectors)
+GRAPH_SECONDS: dict[str, float] = {}  # build time of the passage graph and the sentence index, per size
 FILTER = {"since": "2019-01-01", "until": "2019-12-31"}  # one year of fourteen: about 7% of the posts
 
 
@@ -239,11 +240,12 @@ class FlatFile:
 def write_store(index_dir: Path, posts_dir: Path, manifest: dict, chunks, truth: ExactTop10):
     """A published generation written chunk by chunk with the project's own database functions
     (``create_database``, ``insert_posts``, ``insert_passages``, ``finish_database``), the flat vector format of
-    ``store.vectors`` and ``store.ann.write_ann`` past ``ANN_MIN_ROWS``, as ``build`` writes one. Returns
+    ``store.vectors`` and ``store.ann``'s passage graph and sentence index past ``ANN_MIN_ROWS``, as ``build`` writes
+    one (their build times go into ``GRAPH_SECONDS``). Returns
     (generation, posts, passages, sentences)."""
     from tripsearch.store import generations as gen
     from tripsearch.store import vectors as store_vectors
-    from tripsearch.store.ann import ANN_FILE, ANN_MIN_ROWS, write_ann
+    from tripsearch.store.ann import ANN_FILE, ANN_MIN_ROWS, SENTENCE_ANN_FILE, write_ann, write_sentence_ann
     from tripsearch.store.database import DB_FILE, create_database, finish_database, insert_passages, insert_posts
 
     building = gen.new_generation(index_dir)
@@ -268,8 +270,17 @@ def write_store(index_dir: Path, posts_dir: Path, manifest: dict, chunks, truth:
     sentence_flat.close()
     names = [DB_FILE, store_vectors.VECTORS_FILE, store_vectors.SENTENCES_FILE]
     if flat.rows > ANN_MIN_ROWS:  # as store.vectors.write_vector_files decides
+        started = time.perf_counter()
         write_ann(building / ANN_FILE, store_vectors.map_vectors(building / store_vectors.VECTORS_FILE, dim))
         names.append(ANN_FILE)
+        GRAPH_SECONDS["passage_graph_s"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        write_sentence_ann(
+            building / SENTENCE_ANN_FILE, store_vectors.map_vectors(building / store_vectors.SENTENCES_FILE, dim)
+        )
+        names.append(SENTENCE_ANN_FILE)
+        GRAPH_SECONDS["sentence_index_s"] = round(time.perf_counter() - started, 1)
+        print(f"  graphs written: {GRAPH_SECONDS}", file=sys.stderr, flush=True)
     m = gen.Manifest(
         model=manifest["model"],
         model_fingerprint=manifest["model_fingerprint"],
@@ -375,6 +386,9 @@ def run_size(n: int, source, work: Path, questions: list[str], qvecs: np.ndarray
     made = time.perf_counter() - started
     size = sum(f.stat().st_size for f in generation.iterdir() if f.is_file())
     out = {"passages": n, "posts": n_posts, "sentences": n_sentences, "bytes_per_passage": round(size / n)}
+    out["file_bytes_per_passage"] = {f.name: round(f.stat().st_size / n) for f in generation.iterdir() if f.is_file()}
+    out.update(GRAPH_SECONDS)
+    GRAPH_SECONDS.clear()
     out.update(_subprocess("--worker", str(here / "index"), str(here)))
     if args.update_max is not None and n > args.update_max:
         out["update_one_post_s"] = None  # skipped: --update-max

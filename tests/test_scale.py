@@ -132,7 +132,8 @@ def test_ann_index_finds_what_exact_search_finds(ann_index_dir, sample_index_dir
     vectors = exact.encoder.encode(QUERIES)
     for query, vector in zip(QUERIES, vectors):
         nearest = np.argsort(-(np.asarray(exact._vectors) @ vector))[:8]
-        assert set(search.dense_rows(vector, None).tolist()) == set(nearest.tolist()), query
+        found = search.store.dense_candidates(vector, 8, None)  # the passage graph alone (no sentence hits)
+        assert set(found.tolist()) == set(nearest.tolist()), query
         ann_hits = _hits(graph, query, 3, "dense", vector=vector)
         exact_hits = _hits(exact, query, len(exact.passages), "dense", vector=vector)
         exact_score = {h.passage_id: h.score for h in exact_hits}

@@ -20,7 +20,7 @@ import numpy as np
 
 from tripsearch.records import Passage, PostMeta
 from tripsearch.store import generations as gen
-from tripsearch.store.ann import ANN_FILE
+from tripsearch.store.ann import ANN_FILE, SENTENCE_ANN_FILE
 from tripsearch.store.database import (
     DB_FILE,
     FileState,
@@ -49,7 +49,7 @@ from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, all_vectors, 
 if TYPE_CHECKING:
     from tripsearch.build import Plan
 
-BASE_FILES = (DB_FILE, VECTORS_FILE, SENTENCES_FILE, ANN_FILE)
+BASE_FILES = (DB_FILE, VECTORS_FILE, SENTENCES_FILE, ANN_FILE, SENTENCE_ANN_FILE)
 # Below this many base rows an update rewrites the whole generation as before: one segment keeps every search
 # on the exact path (the real corpus, 2376 passages, stays byte-for-byte what a full build makes). Past it a
 # rewrite costs seconds to minutes (benchmarks/scale.py: 18 s at 10k, 189 s at 100k) and a delta is written.

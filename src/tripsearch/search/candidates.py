@@ -1,8 +1,9 @@
 """Search past ``store.ann.ANN_MIN_ROWS``: score a few hundred candidate passages instead of every row.
 
-Candidates are the ``DENSE_CANDIDATES`` nearest passages by the store's ANN graph of passage vectors (filters
-applied inside the walk; a filter that leaves at most ``EXACT_SUBSET`` rows is searched exactly over those
-rows), and the ``KEYWORD_CANDIDATES`` best BM25 rows from FTS5. Each candidate then gets exactly the scores the
+Candidates are the ``DENSE_CANDIDATES`` nearest passages by the store's ANN graph of passage vectors, the
+passages of the ``SENTENCE_CANDIDATES`` nearest sentences by its sentence index (``store.ann``; filters applied
+inside both; a filter that leaves at most ``EXACT_SUBSET`` rows is searched exactly over those rows), and the
+``KEYWORD_CANDIDATES`` best BM25 rows from FTS5. Each candidate then gets exactly the scores the
 exact path gives it: dense = 0.3·passage cosine + 0.7·best-sentence cosine (``search.fusion``), its sentences
 read from the mapped sentence matrix; BM25 from FTS5, 0 outside the keyword list. The local store's BM25 covers
 the question's rarest terms whose matches fit ``search.keyword.KEYWORD_POSTINGS`` rows (every term when they all
@@ -25,9 +26,14 @@ from tripsearch.search.fusion import DENSE_WEIGHT, reciprocal_rank_fusion
 from tripsearch.search.modes import SearchMode
 from tripsearch.store.seam import PassageStore
 
-# Graph neighbours re-scored exactly. 300 gave recall@10 0.88 against exact dense at 100k (benchmarks/scale.py):
-# the best sentence, 70% of the dense score, can lift a passage whose own vector is not among the nearest.
-DENSE_CANDIDATES = 1000
+# Passage-graph neighbours re-scored exactly. Alone, 300 gave recall@10 0.90 against exact dense at 100k and 1000
+# gave 0.97 (0.82 at 1M): the best sentence, 70% of the dense score, can lift a passage whose own vector is not
+# among the nearest. With the sentence candidates below, 300 + 500 sentences gave 0.986 at 1M, 0.998 at 100k, for
+# about the time 1000 passage neighbours alone took (fewer rows re-scored; docs/scale-out.md, last section).
+DENSE_CANDIDATES = 300
+# Nearest sentences by the store's sentence index (store.ann) whose passages join the candidates: a passage lifted
+# by one strong sentence (0.7 of the dense score) is found even when its own vector is far from the question.
+SENTENCE_CANDIDATES = 500
 KEYWORD_CANDIDATES = 300  # "its top few hundred" (issue 13); the rest of the matches only enter the z-score
 # (keyword alone with a filter asks for every match the store scores: at most KEYWORD_POSTINGS on the local store)
 EXACT_SUBSET = 20_000  # a filter leaving this few rows is searched exactly over them (cheaper than the graph)
@@ -62,7 +68,11 @@ class CandidateSearch:
             subset = np.flatnonzero(allowed)
             dense, _, _ = self.store.dense_scores(subset, query)
             return subset[np.argsort(-dense, kind="stable")[:DENSE_CANDIDATES]]
-        return self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
+        rows = self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
+        by_sentence = getattr(self.store, "sentence_candidates", None)  # optional on the seam (store.seam)
+        if by_sentence is None:
+            return rows
+        return np.union1d(rows, by_sentence(query, SENTENCE_CANDIDATES, allowed))
 
     def score(
         self, question: str, mode: SearchMode | str, allowed: np.ndarray | None, query: np.ndarray | None

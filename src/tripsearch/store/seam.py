@@ -63,6 +63,10 @@ class PassageStore(Protocol):
         """Up to ``k`` rows nearest to ``query`` (unit vector) by passage cosine, among ``allowed``."""
         ...
 
+    # Optional (``search.candidates`` asks with getattr; a store without it gives passage-graph candidates only):
+    # def sentence_candidates(self, query, k, allowed) -> np.ndarray: rows of the passages holding the ``k``
+    # nearest sentences to ``query`` among ``allowed`` rows (sorted, distinct).
+
     def dense_scores(self, rows: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(exact dense score of each row, the rows' sentence rows, those sentences' cosines)."""
         ...

@@ -27,7 +27,14 @@ import numpy as np
 from tripsearch.records import Passage, PostMeta, SkippedFile
 from tripsearch.search.fusion import SentenceMatrix, dense_scores
 from tripsearch.store import generations as gen
-from tripsearch.store.ann import ANN_FILE, ann_search, read_ann
+from tripsearch.store.ann import (
+    ANN_FILE,
+    SENTENCE_ANN_FILE,
+    ann_search,
+    read_ann,
+    read_sentence_ann,
+    sentence_search,
+)
 from tripsearch.store.database import (
     check_database_file,
     load_skipped,
@@ -35,7 +42,7 @@ from tripsearch.store.database import (
     passage_count,
     row_columns,
 )
-from tripsearch.store.local import STAT_SAMPLE, LocalStore, _best, sentence_rows
+from tripsearch.store.local import STAT_SAMPLE, LocalStore, _best, passages_of_sentences, sentence_rows
 from tripsearch.store.rows import PassageRows, PostTable
 from tripsearch.store.seam import Facets, KeywordTop
 from tripsearch.store.vectors import map_vectors, read_rows
@@ -84,15 +91,20 @@ class Segment:
             )
         self.sentences = SentenceMatrix(sentence_vectors, self.counts)
         # Read now, not on first search: a build may remove the folder while a reader still uses it.
-        self.ann = None
+        # The sentence index is optional: a generation written before it existed still opens (passage graph only).
+        self.ann = self.sentence_ann = None
         if ann:
             try:
                 self.ann = read_ann(folder / ANN_FILE, n, manifest.dim)
+                if SENTENCE_ANN_FILE in manifest.files:
+                    self.sentence_ann = read_sentence_ann(
+                        folder / SENTENCE_ANN_FILE, len(sentence_vectors), manifest.dim
+                    )
             except ValueError as exc:
                 raise gen.IndexCorrupt(str(exc)) from None
         self.store = LocalStore(
             self.vectors, self.sentences, self.ann, self.con, self.lock, self.passages, self.posts,
-            manifest.model_fingerprint,
+            manifest.model_fingerprint, self.sentence_ann,
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -241,6 +253,33 @@ class SegmentedStore:
         rows = np.concatenate([self.logical_of_base[base_rows], self.nl + delta_rows])
         sims = np.concatenate([base_sims, delta_sims])
         return rows[np.argsort(-sims, kind="stable")[:k]]
+
+    def sentence_candidates(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> np.ndarray:
+        """Rows (sorted, distinct) holding the ``k`` nearest sentences: the base's sentence index with tombstoned
+        and filtered-out rows masked inside the scan, and the delta's allowed sentences scored exactly (the delta
+        is small and has no index); empty when the base has no sentence index (below ``ANN_MIN_ROWS``, where
+        ``dense_candidates`` already ranks every row by its whole dense score)."""
+        if self.base.sentence_ann is None:
+            return np.zeros(0, dtype=np.int64)
+        mask = ~self.dead
+        if allowed is not None:
+            mask = np.zeros(len(self.dead), dtype=bool)
+            mask[self.live_base] = allowed[: self.nl]
+        base_rows = (
+            passages_of_sentences(
+                self.base.sentences,
+                sentence_search(self.base.sentence_ann, query, k, mask[self.base.sentences.row_of]),
+            )
+            if mask.any()
+            else np.zeros(0, dtype=np.int64)
+        )
+        _vectors, sentences = self.delta.in_ram()
+        sims = sentences.similarities(query)
+        if allowed is not None:
+            sims = np.where(np.repeat(allowed[self.nl :], self.delta.counts), sims, -np.inf)
+        best = np.argsort(-sims, kind="stable")[:k]
+        delta_rows = passages_of_sentences(sentences, best[np.isfinite(sims[best])])
+        return np.concatenate([self.logical_of_base[base_rows], self.nl + delta_rows])
 
     def dense_scores(self, rows: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The exact path's formula (``search.fusion``) for these rows, read from whichever segment holds each."""

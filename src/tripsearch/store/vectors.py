@@ -102,12 +102,14 @@ def all_vectors(index) -> np.ndarray:
 
 def write_vector_files(building: Path, vectors: np.ndarray, sentence_vectors: np.ndarray) -> list[str]:
     """Write a generation's vector files; returns their names (for the manifest). Past ``ANN_MIN_ROWS``
-    passages an HNSW graph of the passage vectors is written too (``store.ann``)."""
-    from tripsearch.store.ann import ANN_FILE, ANN_MIN_ROWS, write_ann
+    passages an HNSW graph of the passage vectors and an IVF index of the sentence vectors are written too
+    (``store.ann``)."""
+    from tripsearch.store.ann import ANN_FILE, ANN_MIN_ROWS, SENTENCE_ANN_FILE, write_ann, write_sentence_ann
 
     write_vectors(building / VECTORS_FILE, vectors)
     write_vectors(building / SENTENCES_FILE, sentence_vectors)
     if len(vectors) <= ANN_MIN_ROWS:
         return [VECTORS_FILE, SENTENCES_FILE]
     write_ann(building / ANN_FILE, vectors)
-    return [VECTORS_FILE, SENTENCES_FILE, ANN_FILE]
+    write_sentence_ann(building / SENTENCE_ANN_FILE, sentence_vectors)
+    return [VECTORS_FILE, SENTENCES_FILE, ANN_FILE, SENTENCE_ANN_FILE]
