@@ -70,6 +70,20 @@ def sample_index_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def ann_sample_index_dir(tmp_path_factory):
+    """The sample corpus built as a large index is: ``store.ann.ANN_MIN_ROWS`` lowered to 0 for the build, so it
+    has the passage graph and the sentence index (issue 13). Read-only for the tests that share it."""
+    from tripsearch.build import update_index
+    from tripsearch.store import ann
+
+    index_dir = tmp_path_factory.mktemp("ann-sample-index") / "index"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ann, "ANN_MIN_ROWS", 0)
+        update_index(SAMPLE_POSTS, index_dir)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
 def sample_index(sample_index_dir):
     from tripsearch import Index
 

@@ -9,25 +9,12 @@ so that what is found beyond it can only come from the sentence index.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from conftest import SAMPLE_POSTS
 
 from tripsearch import Index
 from tripsearch.search import candidates
 from tripsearch.search.filters import Filters
 from tripsearch.store import ann
-
-
-@pytest.fixture(scope="module")
-def sentence_index_dir(tmp_path_factory):
-    """The sample corpus built with both graphs (the threshold lowered to 0 for the build)."""
-    from tripsearch.build import update_index
-
-    index_dir = tmp_path_factory.mktemp("ann-sentences") / "index"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ann, "ANN_MIN_ROWS", 0)
-        update_index(SAMPLE_POSTS, index_dir)
-    return index_dir
 
 
 def _hits(idx: Index, k: int, mode: str, vector: np.ndarray, filters: Filters | None = None) -> list:
@@ -57,8 +44,8 @@ def _exact_dense(vectors, matrix, sentences, query) -> np.ndarray:
     return dense_scores(passage, matrix.best_per_passage(sentences @ query, passage))
 
 
-def test_both_indexes_are_written_and_used_past_the_switch_over(sentence_index_dir, sample_index_dir):
-    idx = Index.open(sentence_index_dir)
+def test_both_indexes_are_written_and_used_past_the_switch_over(ann_sample_index_dir, sample_index_dir):
+    idx = Index.open(ann_sample_index_dir)
     assert {ann.ANN_FILE, ann.SENTENCE_ANN_FILE} <= set(idx.manifest.files)
     store = idx._opened.store
     assert store.sentence_ann is not None and store.sentence_ann.ntotal == len(store.matrix.vectors)
@@ -68,9 +55,9 @@ def test_both_indexes_are_written_and_used_past_the_switch_over(sentence_index_d
     small.close()
 
 
-def test_a_passage_found_only_through_a_strong_sentence_is_returned(sentence_index_dir, monkeypatch):
+def test_a_passage_found_only_through_a_strong_sentence_is_returned(ann_sample_index_dir, monkeypatch):
     monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 1)  # the passage graph gives its single nearest passage
-    idx = Index.open(sentence_index_dir)
+    idx = Index.open(ann_sample_index_dir)
     row, query = _lifted_by_a_sentence(idx)
     store = idx._opened.store
     assert row not in store.dense_candidates(query, 1, None)
@@ -82,10 +69,10 @@ def test_a_passage_found_only_through_a_strong_sentence_is_returned(sentence_ind
     idx.close()
 
 
-def test_filtered_search_through_the_sentence_index_returns_k(sentence_index_dir, monkeypatch):
+def test_filtered_search_through_the_sentence_index_returns_k(ann_sample_index_dir, monkeypatch):
     monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 1)
     monkeypatch.setattr(candidates, "EXACT_SUBSET", 0)  # through both indexes with ID selectors
-    idx = Index.open(sentence_index_dir)
+    idx = Index.open(ann_sample_index_dir)
     by_post: dict[str, int] = {}
     for passage in idx.passages:
         by_post[passage.post.path] = by_post.get(passage.post.path, 0) + 1

@@ -12,14 +12,12 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_POSTS
 
 from tripsearch import Index
 from tripsearch.records import Passage, PostMeta
 from tripsearch.search import candidates, keyword
 from tripsearch.search.filters import Filters
 from tripsearch.search.keyword import WEIGHTS, keyword_top, rare_expressions
-from tripsearch.store import ann
 from tripsearch.store.database import (
     FileState,
     StoredPost,
@@ -99,14 +97,8 @@ def test_a_small_budget_drops_the_common_term_and_scores_the_rare_ones_exactly(d
 
 # --------------------------------------------------------------------------------- the candidate path
 @pytest.fixture(scope="module")
-def ann_index(tmp_path_factory):
-    from tripsearch.build import update_index
-
-    index_dir = tmp_path_factory.mktemp("ann-kw") / "index"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ann, "ANN_MIN_ROWS", 0)
-        update_index(SAMPLE_POSTS, index_dir)
-    idx = Index.open(index_dir)
+def ann_index(ann_sample_index_dir):
+    idx = Index.open(ann_sample_index_dir)
     yield idx
     idx.close()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLE_POSTS
+from conftest import ROOT
 
 from tripsearch import Index
 from tripsearch.search import candidates
@@ -32,18 +32,6 @@ QUERIES = [
     "go generics",
     "observability on a budget",
 ]
-
-
-@pytest.fixture(scope="module")
-def ann_index_dir(tmp_path_factory):
-    """The sample corpus built with the ANN graph (its threshold lowered to 0 for the build)."""
-    from tripsearch.build import update_index
-
-    index_dir = tmp_path_factory.mktemp("ann") / "index"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ann, "ANN_MIN_ROWS", 0)
-        update_index(SAMPLE_POSTS, index_dir)
-    return index_dir
 
 
 def _damage_middle(path: Path) -> None:
@@ -119,13 +107,13 @@ def test_small_index_has_no_graph_and_scores_every_row(sample_index_dir):
     idx.close()
 
 
-def test_ann_index_finds_what_exact_search_finds(ann_index_dir, sample_index_dir, monkeypatch):
+def test_ann_index_finds_what_exact_search_finds(ann_sample_index_dir, sample_index_dir, monkeypatch):
     """With a pool of 8 graph neighbours (of about 40 passages): the graph finds the 8 nearest passages, every
     hit carries exactly the dense score the exact path gives it (candidates are re-scored, not approximated), and
     on questions the sample answers the best passage is the exact search's."""
     monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 8)  # the graph must find them, not the pool's size
     monkeypatch.setattr(candidates, "KEYWORD_CANDIDATES", 8)
-    graph, exact = Index.open(ann_index_dir), Index.open(sample_index_dir)
+    graph, exact = Index.open(ann_sample_index_dir), Index.open(sample_index_dir)
     assert len(graph.passages) > 3 * 8
     assert ann.ANN_FILE in graph.manifest.files and (graph.generation / ann.ANN_FILE).is_file()
     search = graph._candidates()
@@ -145,8 +133,8 @@ def test_ann_index_finds_what_exact_search_finds(ann_index_dir, sample_index_dir
             assert top.passage_id == _hits(exact, query, 1, mode, vector=vector)[0].passage_id, (query, mode)
 
 
-def test_candidate_sentence_similarities_are_the_exact_ones(ann_index_dir, sample_index_dir):
-    graph, exact = Index.open(ann_index_dir), Index.open(sample_index_dir)
+def test_candidate_sentence_similarities_are_the_exact_ones(ann_sample_index_dir, sample_index_dir):
+    graph, exact = Index.open(ann_sample_index_dir), Index.open(sample_index_dir)
     vector = exact.encoder.encode(["how did they cut Lambda cold starts"])[0]
     found = graph.scored_passages("cold starts", 5, Filters(), "hybrid", vector)
     _, exact_sims = exact.dense_scores(vector)
@@ -158,10 +146,10 @@ def test_candidate_sentence_similarities_are_the_exact_ones(ann_index_dir, sampl
         assert np.allclose(scored.sentence_sims, exact_sims[first : first + count], atol=1e-6)
 
 
-def test_filtered_ann_search_still_returns_k(ann_index_dir, monkeypatch):
+def test_filtered_ann_search_still_returns_k(ann_sample_index_dir, monkeypatch):
     monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 5)
     monkeypatch.setattr(candidates, "EXACT_SUBSET", 0)  # through the graph with an ID selector
-    idx = Index.open(ann_index_dir)
+    idx = Index.open(ann_sample_index_dir)
     by_post: dict[str, int] = {}
     for passage in idx.passages:
         by_post[passage.post.path] = by_post.get(passage.post.path, 0) + 1
@@ -248,10 +236,10 @@ def _resident_mb_under(folder: Path) -> float:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and madvise are Linux's")
-def test_search_lets_go_of_mapped_pages_past_a_bound(ann_index_dir):
+def test_search_lets_go_of_mapped_pages_past_a_bound(ann_sample_index_dir):
     """RSS counts the mapped file pages a search touched (a million passages would pass 2 GiB); past the bound a
     store drops its generation's pages, numpy's maps and FAISS's mapped graph alike, and finds the same after."""
-    idx = Index.open(ann_index_dir)
+    idx = Index.open(ann_sample_index_dir)
     try:
         store = idx.store
         assert store._maps == idx.generation
