@@ -106,7 +106,7 @@ def rank(
     if rule.dense and vector is None:
         vector = embed(query)
     if opened.candidates is not None:  # past ANN_MIN_ROWS: a few hundred candidates, scored as below
-        scored = opened.candidates.score(query, mode, allowed, vector)
+        scored = opened.candidates.score(query, mode, allowed, vector, k)
         rows, scores, dense, keyword, sentence_sims = (
             scored.rows,
             scored.scores,
