@@ -207,3 +207,20 @@ def test_a_delta_still_returns_k_hits_when_k_passes_the_candidate_pool(tmp_path,
     assert isinstance(idx._opened, SegmentedGeneration)
     after = {mode: len(idx.search(query, k=k, mode=mode)) for mode in MODES}
     assert after == before
+
+
+def test_a_word_only_a_replaced_passage_held_is_unknown_as_in_a_full_build(tmp_path, segmented):
+    """The question understanding's unknown words read the base's FTS5 with its tombstoned rows: a name only the
+    edited-away text held still read as known, so `ask` answered a question about the old name from the new
+    text (confidence 0.38) where a full build of the same posts abstained ("the reports never mention …")."""
+    posts, target = _corpus(tmp_path)
+    idx = Index.build(posts, tmp_path / "index")
+    words = ["quokka", "wombat", "kubernetes", "zyzzyvaq"]
+    assert idx.unknown_words(words) == ["wombat", "zyzzyvaq"]
+    _edit(target, OLD_SENTENCE, NEW_SENTENCE)
+    _edit(target, "## Quokka corner", "## Wombat corner")  # no quokka left in the posts
+    idx.update()
+    assert isinstance(idx._opened, SegmentedGeneration)
+    full = Index.build(posts, tmp_path / "full")
+    assert full.unknown_words(words) == ["quokka", "zyzzyvaq"]
+    assert idx.unknown_words(words) == full.unknown_words(words)
