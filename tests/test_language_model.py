@@ -79,3 +79,31 @@ def test_another_py3langid_layout_uses_its_own_loading(fresh, monkeypatch):
     monkeypatch.setitem(sys.modules, "py3langid.langid", types.ModuleType("py3langid.langid"))  # no MODEL_FILE...
     assert [language.detect_language(t) for t in TEXTS[:3]] == ["en", "de", "es"]
     assert not fresh.exists()  # nothing cached for a layout it does not know
+
+
+def test_corrupt_bytes_the_probes_never_read_are_caught(fresh, monkeypatch):
+    """Bytes of the copy damaged where the probe texts never look (rows of ``ptc`` only another text uses)
+    must not change that text's language: the probes alone passed such a copy and it answered wrongly."""
+    import numpy as np
+    from py3langid.langid import visit_counts
+
+    text = "Le matin nous avons assisté à la conférence sur les bases de données, puis nous avons déjeuné ensemble."
+    expected = _expected(text)
+    assert language.detect_language(text) == expected == "fr"
+    ident = language.identifier()
+
+    def rows(t: str) -> set[int]:
+        return set(visit_counts(ident.tk_nextmove, ident._rowbase, ident.tk_output, ident._encode(t)))
+
+    unseen = sorted(rows(text) - set().union(*(rows(p) for p in language._PROBES)))
+    assert unseen
+    (folder,) = fresh.iterdir()
+    ptc = np.load(folder / "ptc.npy", mmap_mode="r+")
+    wrong = ident.nb_classes.index("ja")
+    ptc[unseen, :] = -60.0  # as bit rot or a bad disk block would leave them: the file's size and header intact
+    ptc[unseen, wrong] = 0.0
+    ptc.flush()
+    del ptc
+    monkeypatch.setattr(language, "_identifier", None)
+    assert language.detect_language(text) == expected
+    assert [language.detect_language(t) for t in TEXTS] == [_expected(t) for t in TEXTS]

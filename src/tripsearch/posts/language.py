@@ -4,13 +4,15 @@ py3langid ships its model as one LZMA-compressed npz (4.5 MB -> 68 MB); decompre
 1.2-1.9 s per process on this machine (cProfile of a one-post update, 10k-passage store), which was the biggest
 single part of a one-post update. The same arrays, once decompressed, are kept as plain ``.npy`` files under
 ``cache_dir()`` and memory-mapped: the identifier is built from exactly the package's model by its own class,
-so every text gets the same answer as ``py3langid.classify`` (checked at each load against probe scores
-recorded when the copy was made, as the ONNX export cache does with its probe vector).
+so every text gets the same answer as ``py3langid.classify`` (checked at each load against a CRC-32 of each
+array file and probe scores, both recorded when the copy was made, as the ONNX export cache does with its probe
+vector). The probes alone read a few hundred of the model's 100k feature rows: a copy damaged elsewhere passed
+them and gave other texts another language; the CRCs catch that (25-35 ms more per load here, of 140 ms).
 
 Layout: ``<cache_dir>/<key>/{ptc,pc,classes,nextmove,nextmove_row,out_feat}.npy`` and ``probe.json``, where
 ``<key>`` hashes the py3langid version and its model file, so an upgraded package never reads a stale copy. The
 folder is written under a temporary name and renamed into place. Anything wrong with the copy (missing,
-truncated, another layout, a probe that disagrees, a read-only home) falls back to py3langid's own loading.
+truncated, damaged bytes, another layout, a probe that disagrees, a read-only home) falls back to py3langid's own loading.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import zlib
 from array import array
 from pathlib import Path
 from types import SimpleNamespace
@@ -95,6 +98,18 @@ def _build(arrays: dict[str, np.ndarray]):
     )
 
 
+def _crcs(folder: Path) -> dict[str, int]:
+    """The CRC-32 of each array file of a copy (read in 4 MB chunks, not mapped: an empty file is no error)."""
+    crcs = {}
+    for name in _ARRAYS:
+        crc = 0
+        with open(folder / f"{name}.npy", "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                crc = zlib.crc32(chunk, crc)
+        crcs[name] = crc
+    return crcs
+
+
 def _probe(ident) -> list[list]:
     return [[lang, float(score)] for lang, score in (ident.classify(text) for text in _PROBES)]
 
@@ -116,9 +131,14 @@ def _load():
         folder = None
     if folder is not None and folder.is_dir():
         try:
+            recorded = json.loads((folder / "probe.json").read_text())
+            if "crc32" not in recorded:
+                raise ValueError("made by an older tripsearch, without CRC-32s")
+            if recorded["crc32"] != _crcs(folder):
+                raise ValueError("its files are not the bytes written (CRC-32)")
             arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
             ident = _build(arrays)
-            if _probe(ident) == json.loads((folder / "probe.json").read_text())["probe"]:
+            if _probe(ident) == recorded["probe"]:
                 return ident
             problem = "it classifies the probes differently from py3langid"
         except Exception as exc:  # truncated, another py3langid layout...: the package's own loading below
@@ -152,7 +172,8 @@ def _save(folder: Path, model_file: Path, ident) -> None:
         probe = _probe(ident)
         if _probe(copy) != probe:  # never install a copy that answers differently
             raise ValueError("the copy classifies the probes differently")
-        (tmp / "probe.json").write_text(json.dumps({"probe": probe, "source": str(model_file)}))
+        record = {"probe": probe, "crc32": _crcs(tmp), "source": str(model_file)}
+        (tmp / "probe.json").write_text(json.dumps(record))
         os.rename(tmp, folder)  # fails if another process installed it first: theirs is as good
     except Exception as exc:
         log.info("language model copy not written to %s (%s: %s)", folder, type(exc).__name__, exc)

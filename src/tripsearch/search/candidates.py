@@ -63,22 +63,26 @@ class CandidateSearch:
         dense = self.store.dense_sample(query)
         return float(dense.mean()), float(dense.std())
 
-    def dense_rows(self, query: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    def dense_rows(self, query: np.ndarray, allowed: np.ndarray | None, k: int = 0) -> np.ndarray:
+        """The dense candidates: at least ``DENSE_CANDIDATES`` passages, or the ``k`` asked for when more."""
+        pool = max(DENSE_CANDIDATES, k)
         if allowed is not None and allowed.sum() <= EXACT_SUBSET:
             subset = np.flatnonzero(allowed)
             dense, _, _ = self.store.dense_scores(subset, query)
-            return subset[np.argsort(-dense, kind="stable")[:DENSE_CANDIDATES]]
-        rows = self.store.dense_candidates(query, DENSE_CANDIDATES, allowed)
+            return subset[np.argsort(-dense, kind="stable")[:pool]]
+        rows = self.store.dense_candidates(query, pool, allowed)
         by_sentence = getattr(self.store, "sentence_candidates", None)  # optional on the seam (store.seam)
         if by_sentence is None:
             return rows
-        return np.union1d(rows, by_sentence(query, SENTENCE_CANDIDATES, allowed))
+        return np.union1d(rows, by_sentence(query, max(SENTENCE_CANDIDATES, k), allowed))
 
     def score(
-        self, question: str, mode: SearchMode | str, allowed: np.ndarray | None, query: np.ndarray | None
+        self, question: str, mode: SearchMode | str, allowed: np.ndarray | None, query: np.ndarray | None, k: int = 0
     ) -> Scored:
         """Candidates and their scores for ``mode`` (a ``search.modes.SearchMode``: which sides it needs comes
-        from its ``ModeRule``); ``query`` is the question's vector (None for keyword)."""
+        from its ``ModeRule``); ``query`` is the question's vector (None for keyword). ``k``: the passages the
+        caller keeps; each pool holds at least that many, so a large k is not cut to the pools' few hundred (a
+        two-segment index, always on this path, returned fewer hits than the one-segment index of its posts)."""
         mode = SearchMode.of(mode)
         rule = mode.rule
         n = len(self.store)
@@ -87,7 +91,7 @@ class CandidateSearch:
         if rule.keyword:
             # keyword alone with a filter: every match, so that a narrow filter still finds its k
             found = self.store.keyword_top(
-                question, n if (not rule.dense and allowed is not None) else KEYWORD_CANDIDATES
+                question, n if (not rule.dense and allowed is not None) else max(KEYWORD_CANDIDATES, k)
             )
             top, total, squares = found.rows, found.total, found.squares
             if allowed is not None:
@@ -96,7 +100,7 @@ class CandidateSearch:
             scores = np.array([s for _, s in top], dtype=np.float32)  # as the exact path keeps them
             return Scored(np.array([r for r, _ in top], dtype=np.int64), scores, None, scores, None)
         rows = np.unique(
-            np.concatenate([self.dense_rows(query, allowed), np.array([r for r, _ in top], dtype=np.int64)])
+            np.concatenate([self.dense_rows(query, allowed, k), np.array([r for r, _ in top], dtype=np.int64)])
         )
         dense, sentence_index, sims = self.store.dense_scores(rows, query)
         sentence_sims = np.zeros(self.sentence_count, dtype=np.float32)  # calloc: untouched pages cost nothing

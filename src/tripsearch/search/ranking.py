@@ -106,7 +106,7 @@ def rank(
     if rule.dense and vector is None:
         vector = embed(query)
     if opened.candidates is not None:  # past ANN_MIN_ROWS: a few hundred candidates, scored as below
-        scored = opened.candidates.score(query, mode, allowed, vector)
+        scored = opened.candidates.score(query, mode, allowed, vector, k)
         rows, scores, dense, keyword, sentence_sims = (
             scored.rows,
             scored.scores,
@@ -174,15 +174,21 @@ def related_hits(passages, post_of_row: np.ndarray, row: int, near: np.ndarray, 
     ]
 
 
-def unknown_words(opened: OpenedGeneration, words: list[str]) -> list[str]:
-    """The ``words`` that no passage of ``opened`` contains, in order, once each (``Index.unknown_words``)."""
+def unknown_words(opened: OpenedGeneration, words: list[str], dead: np.ndarray | None = None) -> list[str]:
+    """The ``words`` that no passage of ``opened`` contains, in order, once each (``Index.unknown_words``).
+    ``dead``: a bool per row of ``opened``'s FTS5 table (a base's tombstones): those rows do not count."""
     from tripsearch.search.terms import parts
     from tripsearch.store.database import fts_query
 
     def found(word: str) -> bool:
         query = fts_query([word])
-        sql = "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1"
-        return query is None or opened.con.execute(sql, (query,)).fetchone() is not None
+        if query is None:
+            return True
+        if dead is None:
+            sql = "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1"
+            return opened.con.execute(sql, (query,)).fetchone() is not None
+        rows = opened.con.execute("SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?", (query,))
+        return any(not dead[row] for (row,) in rows)  # stops at the first live row
 
     def known(word: str) -> bool:
         pieces = parts(word)

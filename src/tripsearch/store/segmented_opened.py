@@ -128,13 +128,13 @@ class SegmentedGeneration:
         return talk_of(self, passage_id)  # reads only row_of and passages, which cover both segments
 
     def unknown_words(self, words: list[str]) -> list[str]:
-        """``search.ranking.unknown_words``: a word is unknown when neither segment's FTS5 knows it (a word only a
-        tombstoned passage holds still reads as known until the next merge)."""
+        """``search.ranking.unknown_words``: a word is unknown when neither segment's FTS5 knows it, tombstoned
+        base rows left out (a word only the replaced text held read as known, and `ask` answered for it)."""
         from tripsearch.search.ranking import unknown_words
 
         in_delta = set(unknown_words(types.SimpleNamespace(con=self.delta.con, lock=self.delta.lock), words))
         base = types.SimpleNamespace(con=self.base.con, lock=self.base.lock)
-        return [word for word in unknown_words(base, words) if word in in_delta]
+        return [word for word in unknown_words(base, words, self.store.dead) if word in in_delta]
 
     def related(self, row: int, k: int) -> list[Hit]:
         """``search.ranking.related`` among the ``RELATED_POOL``·k passages nearest to ``row``'s by passage cosine."""
