@@ -4,6 +4,9 @@ Each round changes the posts (new versions, new posts, deleted posts; sometimes 
 ``python -m tripsearch index`` and SIGKILLs it:
 
 * after a random delay spread over a whole run (start-up, reading, model load, embedding, writing),
+* or a random moment (20–200 ms) after start, unless this run's ``.building-*`` folder appears first: start-up,
+  which since the language model is memory-mapped (``posts.language``) lasts ~0.25 s of a ~0.6 s delta update,
+  so that a dozen uniform delays could all miss it,
 * or a random moment (0–150 ms) after the embedding progress bar of a ``--rebuild`` appears,
 * or a random moment (0–80 ms) after this run's ``.building-*`` folder appears: the writing phase, which
   lasts ~50 ms and which a uniform delay would almost never hit,
@@ -42,6 +45,8 @@ from tripsearch.store import generations as gen
 
 SEED = int(os.environ.get("TRIPSEARCH_FUZZ_SEED", "20240607"))
 KILLS = int(os.environ.get("TRIPSEARCH_KILLS", "30"))
+# How a run is killed (see the module doc); uniform and writing twice as often as the others.
+MODES = ("start-up", "uniform", "embedding", "writing", "published", "uniform", "writing")
 
 
 def _current(index_dir: Path) -> str | None:
@@ -86,6 +91,7 @@ def test_sigkill_during_builds_and_updates(tmp_path, fast_encoder, say):
 
     before = None  # the index's state before each run: None until something is published
     kills, phases, completions, timeline, durations = 0, Counter(), 0, [], []
+    attempts = 0  # runs started to be killed
     finished_at = -1  # the kill count at the last run let finish
     run_seconds = 4.0  # a whole run; measured on the first completed run
     started = time.monotonic()
@@ -93,7 +99,10 @@ def test_sigkill_during_builds_and_updates(tmp_path, fast_encoder, say):
         if kills >= KILLS and round_ > 0:
             break
         finish = (kills and kills % 6 == 0 and finished_at != kills) or round_ == 1
-        mode = "none" if finish else rng.choice(["uniform", "uniform", "embedding", "writing", "writing", "published"])
+        # Each way of killing once, in turn, so that every phase demanded below is aimed at even in a short run
+        # (KILLS 12 with deltas); then at random.
+        attempts += not finish
+        mode = "none" if finish else (MODES[attempts - 1] if attempts <= len(MODES) else rng.choice(MODES))
         # ---- change the posts
         extra = []
         action = "fresh build" if round_ == 0 else rng.choice(["edit", "edit", "edit", "add", "delete", "rebuild"])
@@ -124,6 +133,12 @@ def test_sigkill_during_builds_and_updates(tmp_path, fast_encoder, say):
             proc = subprocess.Popen(indexer_command(posts, index_dir, *extra), stdout=out, stderr=err)
             if mode == "uniform":
                 wait_for(lambda: proc.poll() is not None, rng.uniform(0.05, run_seconds), interval=0.005)
+            elif mode == "start-up":  # killed then, or as soon as this run's folder appears (then: writing)
+                wait_for(
+                    lambda: proc.poll() is not None or set(index_dir.glob(".building-*")) - entries_before,
+                    rng.uniform(0.02, 0.2),
+                    interval=0.001,
+                )
             elif mode == "embedding":
                 if wait_for(
                     lambda: proc.poll() is not None or "embedding" in (logs / f"{round_}.err").read_text(), 120, 0.002
