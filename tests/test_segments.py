@@ -224,3 +224,17 @@ def test_a_word_only_a_replaced_passage_held_is_unknown_as_in_a_full_build(tmp_p
     full = Index.build(posts, tmp_path / "full")
     assert full.unknown_words(words) == ["quokka", "zyzzyvaq"]
     assert idx.unknown_words(words) == full.unknown_words(words)
+
+
+def test_a_bad_threshold_in_the_environment_is_one_clear_error(monkeypatch):
+    from tripsearch.build_delta import merge_share, segment_min_rows
+    from tripsearch.errors import BadInput
+
+    monkeypatch.setenv("TRIPSEARCH_SEGMENT_MIN_ROWS", "abc")
+    monkeypatch.setenv("TRIPSEARCH_MERGE_SHARE", "10%")
+    with pytest.raises(BadInput, match="TRIPSEARCH_SEGMENT_MIN_ROWS='abc' is not a whole number"):
+        segment_min_rows()
+    with pytest.raises(BadInput, match="TRIPSEARCH_MERGE_SHARE='10%' is not a number"):
+        merge_share()
+    monkeypatch.setenv("TRIPSEARCH_MERGE_SHARE", "0.5")
+    assert merge_share() == 0.5

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tripsearch.errors import BadInput
 from tripsearch.records import Passage, PostMeta
 from tripsearch.store import generations as gen
 from tripsearch.store.ann import ANN_FILE, SENTENCE_ANN_FILE
@@ -63,12 +64,24 @@ MERGE_SHARE = 0.10
 def segment_min_rows() -> int:
     """``SEGMENT_MIN_ROWS``, or ``TRIPSEARCH_SEGMENT_MIN_ROWS`` from the environment (tests, some of which kill
     a separate process, use it to get a delta on a small corpus)."""
-    return int(os.environ.get("TRIPSEARCH_SEGMENT_MIN_ROWS", SEGMENT_MIN_ROWS))
+    return _setting("TRIPSEARCH_SEGMENT_MIN_ROWS", SEGMENT_MIN_ROWS, int)
 
 
 def merge_share() -> float:
     """``MERGE_SHARE``, or ``TRIPSEARCH_MERGE_SHARE`` from the environment (as ``segment_min_rows``)."""
-    return float(os.environ.get("TRIPSEARCH_MERGE_SHARE", MERGE_SHARE))
+    return _setting("TRIPSEARCH_MERGE_SHARE", MERGE_SHARE, float)
+
+
+def _setting(name: str, default, kind):
+    """``kind`` of the environment variable ``name``, or ``default`` when it is unset. Raises ``BadInput`` naming
+    the variable and its value when it is not a number of that kind (rather than a traceback mid-build)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise BadInput(f"{name}={value!r} is not {'a whole number' if kind is int else 'a number'}") from None
 
 
 def base_rows(manifest: gen.Manifest) -> int:
