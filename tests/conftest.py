@@ -88,3 +88,12 @@ def sample_index(sample_index_dir):
     from tripsearch import Index
 
     return Index.open(sample_index_dir)
+
+
+def post_with_most_passages(idx) -> tuple[str, int]:
+    """(path, passage count) of the post of ``idx`` with the most passages: a filter to one post that can still
+    return several hits."""
+    by_post: dict[str, int] = {}
+    for passage in idx.passages:
+        by_post[passage.post.path] = by_post.get(passage.post.path, 0) + 1
+    return max(by_post.items(), key=lambda item: item[1])

@@ -9,7 +9,7 @@ so that what is found beyond it can only come from the sentence index.
 from __future__ import annotations
 
 import numpy as np
-from conftest import SAMPLE_POSTS
+from conftest import SAMPLE_POSTS, post_with_most_passages
 
 from tripsearch import Index
 from tripsearch.search import candidates
@@ -73,10 +73,7 @@ def test_filtered_search_through_the_sentence_index_returns_k(ann_sample_index_d
     monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 1)
     monkeypatch.setattr(candidates, "EXACT_SUBSET", 0)  # through both indexes with ID selectors
     idx = Index.open(ann_sample_index_dir)
-    by_post: dict[str, int] = {}
-    for passage in idx.passages:
-        by_post[passage.post.path] = by_post.get(passage.post.path, 0) + 1
-    post, count = max(by_post.items(), key=lambda item: item[1])
+    post, count = post_with_most_passages(idx)
     k = min(5, count)
     assert k >= 3
     for query in idx.encoder.encode(["tail-based sampling", "python packaging", "kubernetes operators"]):

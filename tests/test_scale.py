@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, post_with_most_passages
 
 from tripsearch import Index
 from tripsearch.search import candidates
@@ -150,10 +150,7 @@ def test_filtered_ann_search_still_returns_k(ann_sample_index_dir, monkeypatch):
     monkeypatch.setattr(candidates, "DENSE_CANDIDATES", 5)
     monkeypatch.setattr(candidates, "EXACT_SUBSET", 0)  # through the graph with an ID selector
     idx = Index.open(ann_sample_index_dir)
-    by_post: dict[str, int] = {}
-    for passage in idx.passages:
-        by_post[passage.post.path] = by_post.get(passage.post.path, 0) + 1
-    post, count = max(by_post.items(), key=lambda item: item[1])
+    post, count = post_with_most_passages(idx)
     k = min(5, count)
     assert k >= 3
     for query in QUERIES:
