@@ -17,12 +17,13 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from tripsearch.errors import PassageNotFound
 from tripsearch.records import Hit, Passage, PostMeta
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.store import generations as gen
 from tripsearch.store.milvus import MilvusStore, open_milvus_store
 from tripsearch.store.milvus_schema import KEYWORD_FIELD, analysed, read_all, server_errors
+from tripsearch.store.rows import talks_of
+from tripsearch.store.seam import require_row
 
 CACHE_ROWS = 4096  # passages kept after a fetch, as store.rows keeps them: one round trip less per repeat
 RELATED_POOL = 50  # nearest passages looked at per related hit asked for (one per post is kept)
@@ -143,22 +144,11 @@ class MilvusGeneration:
         path) with a heading, in row order): ``OpenedGeneration.talks`` over the server's columns."""
         headings, _ = self._rows_heads()
         ordered = self.posts.ordered()
-        posts: dict[str, None] = {}
-        talks: dict[tuple[str, tuple[str, ...]], None] = {}
-        for post, heading in zip(self.post_of_row, headings):
-            if post < 0:
-                continue
-            path = ordered[post].path
-            posts.setdefault(path, None)
-            if heading:
-                talks.setdefault((path, heading), None)
-        return [self.posts[path] for path in posts], list(talks)
+        rows = ((ordered[post].path, heading) for post, heading in zip(self.post_of_row, headings) if post >= 0)
+        return talks_of(rows, self.posts)
 
     def row_of(self, passage_id: str) -> int:
-        row = self.store.row_of(passage_id)
-        if row is None:
-            raise PassageNotFound(f"no passage with id {passage_id!r} in this index")
-        return row
+        return require_row(self.store, passage_id)
 
     def talk_of(self, passage_id: str) -> tuple[tuple[str, int], int]:
         """``search.ranking.talk_of`` from the heading and ordinal columns (no passage fetched): windows of one

@@ -8,7 +8,6 @@ state it started with, and never sees half of one generation and half of the nex
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tripsearch.store import generations as gen
 from tripsearch.store.ann import ANN_FILE
 from tripsearch.store.database import DB_FILE, row_of_id
 from tripsearch.store.local import LocalStore
+from tripsearch.store.rows import heading_rows, talks_of
 from tripsearch.store.segmented_opened import SegmentedGeneration
 from tripsearch.store.segments import Segment
 from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE, read_rows
@@ -78,16 +78,7 @@ class OpenedGeneration:
         """(every post that has a passage, in the order of its first row; every distinct (post path, heading
         path) with a heading, in row order): what is learnt from the metadata (``answer.understand``), read
         from two short columns instead of every passage's text and sentences."""
-        posts: dict[str, None] = {}
-        talks: dict[tuple[str, tuple[str, ...]], None] = {}
-        with self.lock:
-            found = self.con.execute("SELECT post_path, heading_path FROM passages ORDER BY row").fetchall()
-        for path, heading_path in found:
-            posts.setdefault(path, None)
-            heading = tuple(json.loads(heading_path))
-            if heading:
-                talks.setdefault((path, heading), None)
-        return [self.posts[path] for path in posts], list(talks)
+        return talks_of(heading_rows(self.con, self.lock), self.posts)
 
     def row_of(self, passage_id: str) -> int:
         """The row (0…n-1: SQLite row, FAISS vector) of a passage id; ``PassageNotFound`` if it is not here."""

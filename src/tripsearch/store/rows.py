@@ -8,10 +8,11 @@ is the same for posts by path. Both share the index's one connection under its l
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from tripsearch.records import Passage, PostMeta
 from tripsearch.store.database import _passage, _passage_sql, load_passage_rows, load_post, load_posts
@@ -106,3 +107,25 @@ class PassageRows(Sequence[Passage]):
             with self._lock:
                 values = self._con.execute(sql, (lo, lo + BATCH)).fetchall()
             yield from (_passage(v, self._posts.__getitem__) for v in values)
+
+
+def heading_rows(con: sqlite3.Connection, lock: threading.RLock) -> list[tuple[str, tuple[str, ...]]]:
+    """(post path, heading path) of every row of one database, in row order: two short columns, not the passages."""
+    with lock:
+        found = con.execute("SELECT post_path, heading_path FROM passages ORDER BY row").fetchall()
+    return [(path, tuple(json.loads(heading))) for path, heading in found]
+
+
+def talks_of(
+    rows: Iterable[tuple[str, tuple[str, ...]]], posts: Mapping[str, PostMeta]
+) -> tuple[list[PostMeta], list[tuple[str, tuple[str, ...]]]]:
+    """From (post path, heading path) per row, in row order: (every post that has a row, in the order of its first
+    row, as ``posts`` holds it; every distinct (post path, heading path) with a heading, in row order). What every
+    generation's ``talks`` returns, whatever its rows are read from."""
+    seen: dict[str, None] = {}
+    talks: dict[tuple[str, tuple[str, ...]], None] = {}
+    for path, heading in rows:
+        seen.setdefault(path, None)
+        if heading:
+            talks.setdefault((path, heading), None)
+    return [posts[path] for path in seen], list(talks)

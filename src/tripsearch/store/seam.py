@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from tripsearch.errors import PassageNotFound
 from tripsearch.records import Passage, PostMeta
 
 
@@ -78,3 +79,11 @@ class PassageStore(Protocol):
     def dense_sample(self, query: np.ndarray) -> np.ndarray:
         """Exact dense scores of a fixed sample of rows: what z-scores over all rows are estimated from."""
         ...
+
+
+def require_row(store: PassageStore, passage_id: str) -> int:
+    """``store.row_of(passage_id)``; raises ``PassageNotFound`` when the store has no such passage."""
+    row = store.row_of(passage_id)
+    if row is None:
+        raise PassageNotFound(f"no passage with id {passage_id!r} in this index")
+    return row

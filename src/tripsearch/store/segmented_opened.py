@@ -9,19 +9,20 @@ and ``Index`` asks it for ``talks``, ``row_of``, ``talk_of``, ``unknown_words`` 
 from __future__ import annotations
 
 import functools
-import json
+import itertools
 import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from tripsearch.errors import PassageNotFound
 from tripsearch.records import Hit, Passage, PostMeta
 from tripsearch.search.candidates import CandidateSearch
 from tripsearch.store import generations as gen
 from tripsearch.store.ann import ANN_FILE
 from tripsearch.store.database import DB_FILE
+from tripsearch.store.rows import heading_rows, talks_of
+from tripsearch.store.seam import require_row
 from tripsearch.store.segments import (
     DELTA_DB,
     DELTA_SENTENCES,
@@ -102,25 +103,11 @@ class SegmentedGeneration:
 
     def talks(self) -> tuple[list[PostMeta], list[tuple[str, tuple[str, ...]]]]:
         """``OpenedGeneration.talks`` over both segments (hidden posts' rows left out)."""
-        posts: dict[str, None] = {}
-        talks: dict[tuple[str, tuple[str, ...]], None] = {}
-        for segment, hidden in ((self.base, self.hidden), (self.delta, frozenset())):
-            with segment.lock:
-                found = segment.con.execute("SELECT post_path, heading_path FROM passages ORDER BY row").fetchall()
-            for path, heading_path in found:
-                if path in hidden:
-                    continue
-                posts.setdefault(path, None)
-                heading = tuple(json.loads(heading_path))
-                if heading:
-                    talks.setdefault((path, heading), None)
-        return [self.posts[path] for path in posts], list(talks)
+        base = (row for row in heading_rows(self.base.con, self.base.lock) if row[0] not in self.hidden)
+        return talks_of(itertools.chain(base, heading_rows(self.delta.con, self.delta.lock)), self.posts)
 
     def row_of(self, passage_id: str) -> int:
-        row = self.store.row_of(passage_id)
-        if row is None:
-            raise PassageNotFound(f"no passage with id {passage_id!r} in this index")
-        return row
+        return require_row(self.store, passage_id)
 
     def talk_of(self, passage_id: str) -> tuple[tuple[str, int], int]:
         from tripsearch.search.ranking import talk_of
