@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from tripsearch.search.candidates import CandidateSearch
 from tripsearch.store import generations as gen
 from tripsearch.store.milvus import MilvusStore, open_milvus_store
 from tripsearch.store.milvus_schema import KEYWORD_FIELD, analysed, read_all, server_errors
-from tripsearch.store.rows import talks_of
+from tripsearch.store.rows import FetchedRows, talks_of
 from tripsearch.store.seam import require_row
 
 CACHE_ROWS = 4096  # passages kept after a fetch, as store.rows keeps them: one round trip less per repeat
@@ -50,7 +50,7 @@ class MilvusPosts(Mapping[str, PostMeta]):
         return len(self._list)
 
 
-class MilvusRows(Sequence[Passage]):
+class MilvusRows(FetchedRows):
     """The store's passages in row order, fetched by id when asked for and the recent ones kept."""
 
     def __init__(self, store: MilvusStore):
@@ -80,12 +80,6 @@ class MilvusRows(Sequence[Passage]):
             while len(self._cache) > max(CACHE_ROWS, len(rows)):
                 self._cache.popitem(last=False)
         return out
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            return self.fetch(range(*key.indices(len(self))))
-        row = int(key)
-        return self.fetch([row + len(self) if row < 0 else row])[0]
 
     def __iter__(self) -> Iterator[Passage]:
         for lo in range(0, len(self), 1000):

@@ -61,7 +61,21 @@ class PostTable(Mapping[str, PostMeta]):
         return True
 
 
-class PassageRows(Sequence[Passage]):
+class FetchedRows(Sequence[Passage]):
+    """A list-like view of passages by row that reads them with ``fetch(rows)`` (``len``, ``[row]`` with negative
+    rows, slices): what the SQLite, segmented and Milvus views share; each says how it fetches and iterates."""
+
+    def fetch(self, rows) -> list[Passage]:
+        raise NotImplementedError
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return self.fetch(range(*key.indices(len(self))))
+        row = int(key)
+        return self.fetch([row + len(self) if row < 0 else row])[0]
+
+
+class PassageRows(FetchedRows):
     """The ``n`` passages of a generation in row order, fetched from SQLite when asked for."""
 
     def __init__(self, con: sqlite3.Connection, lock: threading.RLock, n: int, posts: PostTable):
@@ -91,14 +105,6 @@ class PassageRows(Sequence[Passage]):
         while len(self._cache) > max(CACHE_ROWS, len(rows)):
             self._cache.popitem(last=False)
         return out
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            return self.fetch(range(*key.indices(self._n)))
-        row = int(key)
-        if row < 0:
-            row += self._n
-        return self.fetch([row])[0]
 
     def __iter__(self) -> Iterator[Passage]:
         self._posts.ordered()  # every post in one query, not one per post

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from tripsearch.search.candidates import CandidateSearch
 from tripsearch.store import generations as gen
 from tripsearch.store.ann import ANN_FILE
 from tripsearch.store.database import DB_FILE
-from tripsearch.store.rows import heading_rows, talks_of
+from tripsearch.store.rows import FetchedRows, heading_rows, talks_of
 from tripsearch.store.seam import require_row
 from tripsearch.store.segments import (
     DELTA_DB,
@@ -39,7 +39,7 @@ from tripsearch.store.vectors import SENTENCES_FILE, VECTORS_FILE
 RELATED_POOL = 50  # nearest passages looked at per related hit asked for (one per post is kept)
 
 
-class SegmentedRows(Sequence[Passage]):
+class SegmentedRows(FetchedRows):
     """Every visible passage in row order, fetched from the segment that holds it."""
 
     def __init__(self, store: SegmentedStore):
@@ -50,12 +50,6 @@ class SegmentedRows(Sequence[Passage]):
 
     def fetch(self, rows) -> list[Passage]:
         return self._store.fetch(rows)
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            return self.fetch(range(*key.indices(len(self))))
-        row = int(key)
-        return self.fetch([row + len(self) if row < 0 else row])[0]
 
     def __iter__(self) -> Iterator[Passage]:
         dead = self._store.dead
