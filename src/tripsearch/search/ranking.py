@@ -184,11 +184,8 @@ def unknown_words(opened: OpenedGeneration, words: list[str], dead: np.ndarray |
         query = fts_query([word])
         if query is None:
             return True
-        if dead is None:
-            sql = "SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1"
-            return opened.con.execute(sql, (query,)).fetchone() is not None
         rows = opened.con.execute("SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?", (query,))
-        return any(not dead[row] for (row,) in rows)  # stops at the first live row
+        return any(dead is None or not dead[row] for (row,) in rows)  # the cursor stops at the first live row
 
     def known(word: str) -> bool:
         pieces = parts(word)
