@@ -54,7 +54,15 @@ def ann_search(index, query: np.ndarray, k: int, allowed: np.ndarray | None = No
 
     params = faiss.SearchParametersHNSW()
     params.efSearch = max(EF_SEARCH, k)
-    selector = None
+    return _search(index, params, query, k, allowed)
+
+
+def _search(index, params, query: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, similarities) of ``index.search`` for one query with ``params``, ``allowed`` (a boolean mask over the
+    index's ids) applied inside the search as an ``IDSelectorBitmap``; the ids FAISS leaves unfilled (-1) dropped."""
+    import faiss
+
+    bits = selector = None  # both kept alive until the search is done: the selector points into ``bits``
     if allowed is not None:
         bits = np.packbits(allowed, bitorder="little")
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
@@ -121,9 +129,4 @@ def sentence_search(index, query: np.ndarray, k: int, allowed: np.ndarray | None
         return np.zeros(0, dtype=np.int64)
     params = faiss.SearchParametersIVF()
     params.nprobe = SENTENCE_PROBES
-    if allowed is not None:
-        bits = np.packbits(allowed, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-        params.sel = selector
-    _sims, rows = index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), k, params=params)
-    return rows[0][rows[0] >= 0].astype(np.int64)
+    return _search(index, params, query, k, allowed)[0]
