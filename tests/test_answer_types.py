@@ -30,6 +30,9 @@ from tripsearch.answer.answer_types import answers_type, expected_type, recognis
         ("What did they say about multi-account strategy?", "none"),
         ("What did the opening keynote introduce?", "none"),  # about a keynote, not asking which one
         ("Should I assume my metrics are normally distributed when analysing them?", "none"),  # "when" mid-clause
+        ("When the shop runs training jobs, do they bake the data into the images?", "none"),  # a "when" clause
+        ("When scaling out, how did they shard the queue?", "procedure"),
+        ("When's the next edition?", "date"),
         ("", "none"),
     ],
 )

@@ -74,7 +74,7 @@ _RULES: list[tuple[str, re.Pattern]] = [
     (
         "date",
         re.compile(
-            r"^\s*when\b|(?:^|,|\band)\s*when\s+(?:did|was|were|is|are|does|do|will|had|has)\b|\bwhat\s+(?:year|date|day|month|time)\b|\bwhich\s+(?:year|date|day|month)\b|\bhow\s+long\s+ago\b|\bsince\s+when\b",
+            r"(?:^|,|\band)\s*when(?:['’]s\b|\s+(?:did|was|were|is|are|does|do|will|would|had|has|can|could|should)\b)|\bwhat\s+(?:year|date|day|month|time)\b|\bwhich\s+(?:year|date|day|month)\b|\bhow\s+long\s+ago\b|\bsince\s+when\b",
             re.I,
         ),
     ),
