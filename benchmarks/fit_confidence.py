@@ -1,6 +1,7 @@
 """Refit the shipped confidence model (``src/tripsearch/answer/confidence.json``), reproducibly, in one command:
 
-    PYTHONPATH=src python benchmarks/fit_confidence.py --index INDEX_DIR ../shared/eval/dev.jsonl ../shared/eval/dev2.jsonl
+    PYTHONPATH=src python benchmarks/fit_confidence.py --index INDEX_DIR ../shared/eval/dev.jsonl ../shared/eval/dev2.jsonl \
+        --train benchmarks/data/train_questions.jsonl --posts ../shared/corpus/trip-reports
 
 Drafts every question once with the current search and answer stage, prints the cross-validated ask figures of
 the confidence model (setting, threshold and coefficients fitted only inside training folds; the same table as
@@ -9,6 +10,9 @@ them (the standard final refit) and writes the JSON: feature names, standardisat
 rules, and the cross-validated figures it was shipped with; when cross-validation chose the learned sentence
 ranker, its weights go to ``sentence_ranker.json`` beside it. Deterministic: the same index and questions give the
 same file. Re-run it after changing search or the answer stage. ``--out -`` prints the JSON instead.
+``--train``: training-only questions (ours, ``benchmarks/data/README.md``), added to every cross-validation
+training fold (but for those about a held-out post) and to the final refit; the figures are those of the
+evaluated files' held-out folds only.
 """
 
 from __future__ import annotations
@@ -39,14 +43,21 @@ def main() -> None:
     parser.add_argument("--index", required=True, type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", default=str(MODEL_FILE))
+    parser.add_argument("--train", nargs="*", type=Path, default=[], help="training-only question files")
+    parser.add_argument("--posts", type=Path, default=None, help="posts folder, for evidence given as offsets")
     args = parser.parse_args()
-    questions = load_question_files(args.questions)
+    questions = load_question_files(args.questions, args.posts)
+    extra = load_question_files(args.train, args.posts)
     fold_list = folds(questions, args.folds)
     index = Index.open(args.index)
-    drafted = draft_questions(index, questions)
-    cv = cross_validate_confidence(fold_list, drafted)
+    drafted = draft_questions(index, [*questions, *extra])
+    cv = cross_validate_confidence(fold_list, drafted, extra=extra)
     print(
-        "\n".join(t.cv_header(len(questions), [(p.name, len(load_questions(p))) for p in args.questions], fold_list)),
+        "\n".join(
+            t.cv_header(
+                len(questions), [(p.name, len(load_questions(p, args.posts))) for p in args.questions], fold_list
+            )
+        ),
         file=sys.stderr,
     )
     print("\n".join(t.cv_ask_table(cv)), file=sys.stderr)
@@ -58,15 +69,17 @@ def main() -> None:
             f"  answer setting {name}: sentence right + ask hit@1 before abstaining {_sentence_objective(ids, by_id):.3f}",
             file=sys.stderr,
         )
-    model, ranker = final_model(questions, drafted, args.folds)
+    model, ranker = final_model([*questions, *extra], drafted, args.folds)
     pooled = cv.pooled()
     spreads = cv.spreads()
     notes = {
         "fitted": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
         "questions": [p.name for p in args.questions],
+        "training_questions": [f"{p.name} ({len(extra)})" for p in args.train],
         "index_generation": index.generation.name,
         "command": "PYTHONPATH=src python benchmarks/fit_confidence.py --index INDEX "
-        + " ".join(map(str, args.questions)),
+        + " ".join(map(str, args.questions))
+        + (" --train " + " ".join(map(str, args.train)) + " --posts POSTS" if args.train else ""),
         "cross_validated": {
             "folds": args.folds,
             "ask_hit1": round(spreads["ask_hit1"].mean, 4),

@@ -259,3 +259,60 @@ def test_cli_eval_bad_inputs_are_one_line_errors(sample_index_dir, tmp_path):
     assert out.returncode == 2 and "ids must be unique" in out.stderr and "Traceback" not in out.stderr
     out = _eval(sample_index_dir, "--folds", "50")
     assert out.returncode == 2 and "groups by post" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_evidence_given_as_offsets_is_read_from_the_posts_folder(tmp_path):
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    text = "# Day 1\n\nThe keynote ran long. Kafka moved to KRaft — finally.\n"
+    (posts / "p.md").write_text(text, encoding="utf-8")
+    start = text.index("Kafka")
+    end = text.index("finally.") + len("finally.")
+    qfile = tmp_path / "train.jsonl"
+    record = {
+        "id": "t1",
+        "question": "What did Kafka move to?",
+        "evidence": [{"file": "p.md", "start": start, "end": end}],
+    }
+    qfile.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert load_questions(qfile, posts)[0].evidence == (("p.md", "Kafka moved to KRaft — finally."),)
+    with pytest.raises(BadInput, match=r"train\.jsonl:1: evidence gives offsets into p\.md; pass the posts folder"):
+        load_questions(qfile)
+    record["evidence"][0]["end"] = len(text) + 5
+    qfile.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(BadInput, match=r"train\.jsonl:1: evidence offsets .* lie outside"):
+        load_questions(qfile, posts)
+
+
+def test_training_questions_about_a_held_out_post_are_left_out():
+    from tripsearch.evaluate.folds import apart_from
+
+    held = [q("a1", "blog/a.md"), q("u2", answerable=False, qtype="unanswerable", answer="Closest is d.md.")]
+    extra = [
+        q("x1", "a.md"),  # the same post, named without its folder
+        q("x2", "b.md"),
+        q("x3", "d.md"),  # the post the held-out unanswerable question names
+        q("x4", answerable=False, qtype="unanswerable", answer="Unanswerable: closest is a.md."),
+        q("x5", answerable=False, qtype="unanswerable", answer="Unanswerable: closest is e.md."),
+    ]
+    assert [x.id for x in apart_from(held, extra)] == ["x2", "x5"]
+
+
+def test_cli_eval_trains_on_extra_questions_only_inside_folds(sample_index_dir, tmp_path):
+    # Training-only questions: counted in no figure, and refused without --folds or with a clashing id.
+    questions = load_questions(SAMPLE_QUESTIONS)
+    extra = tmp_path / "train.jsonl"
+    lines = [
+        {**vars(x), "id": f"t-{x.id}", "evidence": [{"file": f, "quote": quote} for f, quote in x.evidence]}
+        for x in questions
+    ]
+    extra.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    out = _eval(sample_index_dir, "--folds", "3", "--mode", "rerank", "--train", str(extra))
+    assert out.returncode == 0, out.stderr
+    assert f"+ {len(questions)} training-only questions (train.jsonl)" in out.stdout
+    confusion = out.stdout[out.stdout.index("abstention confusion table") :].splitlines()
+    assert int(confusion[2].split()[3]) + int(confusion[3].split()[3]) == len(questions)  # extras never scored
+    out = _eval(sample_index_dir, "--train", str(extra))
+    assert out.returncode == 2 and "give --folds K too" in out.stderr and "Traceback" not in out.stderr
+    out = _eval(sample_index_dir, "--folds", "3", "--train", str(SAMPLE_QUESTIONS))
+    assert out.returncode == 2 and "in both the evaluated and the --train files" in out.stderr

@@ -345,19 +345,48 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
     default=None,
     help="Cross-validate over K folds grouped by post: per-fold figures, mean and spread.",
 )
+@click.option(
+    "--train",
+    "train_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Training-only questions (with --folds): in every training fold, never scored; "
+    "e.g. benchmarks/data/train_questions.jsonl.",
+)
+@click.option(
+    "--posts",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The posts folder, for question files whose evidence gives offsets instead of quotes.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def eval_command(questions_files, index_dir: Path | str, modes: str, folds: int | None, as_json: bool) -> None:
+def eval_command(
+    questions_files,
+    index_dir: Path | str,
+    modes: str,
+    folds: int | None,
+    train_files: tuple[Path, ...],
+    posts: Path | None,
+    as_json: bool,
+) -> None:
     """Score search and answers on question files (the format of ../shared/eval/dev.jsonl), concatenated.
 
     Search figures per mode; ask figures (ask hit@1, answer sentence right) and the abstention confusion table
     from Index.ask. With --folds K, every figure is given per held-out fold with its mean and spread, and the ask
-    figures use a confidence model and threshold fitted on the other folds only (evaluate.confidence_cv)."""
+    figures use a confidence model and threshold fitted on the other folds only (evaluate.confidence_cv), with
+    the --train questions added to every training fold."""
+    from tripsearch.errors import BadInput
     from tripsearch.evaluate import load_question_files, load_questions
     from tripsearch.evaluate import tables as t
     from tripsearch.evaluate.crossval import ASK_MODE, Candidate, cross_validate_scored, score_candidates
     from tripsearch.evaluate.folds import folds as make_folds
 
-    questions = load_question_files(questions_files)
+    if train_files and not folds:
+        raise BadInput("--train adds training questions to cross-validation folds: give --folds K too")
+    questions = load_question_files(questions_files, posts)
+    extra = load_question_files(train_files, posts)
+    if clash := {q.id for q in questions} & {q.id for q in extra}:
+        raise BadInput(f"question id {sorted(clash)[0]!r} is in both the evaluated and the --train files")
     fold_list = make_folds(questions, folds) if folds else None  # bad K fails before the index is opened
     idx = _open_index(index_dir)
     chosen = [*(mode.value for mode in SearchMode), ASK_MODE] if modes == "all" else [modes]
@@ -386,17 +415,20 @@ def eval_command(questions_files, index_dir: Path | str, modes: str, folds: int 
         click.echo("")
         click.echo("\n".join(t.answers_table(results[ASK_MODE])))
         return
-    drafted = draft_questions(idx, questions)
+    drafted = draft_questions(idx, [*questions, *extra])
     progress(ASK_MODE, len(questions), len(questions))
     # Passage order of ask, for the search table (the same under every answer setting).
     scored[ASK_MODE] = {qid: d.result for qid, d in next(iter(drafted.values())).items()}
     cvs = {m: cross_validate_scored(fold_list, {m: scored[m]}) for m in runs}
-    cvs[ASK_MODE] = cross_validate_confidence(fold_list, drafted)
-    files = [(p.name, len(load_questions(p))) for p in questions_files]
+    cvs[ASK_MODE] = cross_validate_confidence(fold_list, drafted, extra=extra)
+    files = [(p.name, len(load_questions(p, posts))) for p in questions_files]
     if as_json:
         click.echo(json.dumps(t.cv_json(files, fold_list, chosen, cvs), indent=2))
         return
     click.echo("\n".join(t.cv_header(len(questions), files, fold_list)))
+    if extra:
+        click.echo(f"  + {len(extra)} training-only questions ({', '.join(p.name for p in train_files)}) in every")
+        click.echo("    training fold, but for those about a post of the held-out fold; never scored")
     for m in chosen:
         click.echo("")
         click.echo("\n".join(t.cv_search_table(m, cvs[m])))

@@ -47,7 +47,7 @@ from tripsearch.answer.sentences import SPANS, AnswerSettings
 from tripsearch.errors import BadInput
 from tripsearch.evaluate.crossval import EVAL_K, CVResult, FoldResult, QuestionResult, figures_by_type, figures_of
 from tripsearch.evaluate.crossval import score as score_answer
-from tripsearch.evaluate.folds import folds
+from tripsearch.evaluate.folds import apart_from, folds
 from tripsearch.evaluate.matching import sentence_right
 from tripsearch.evaluate.questions import Question
 
@@ -250,13 +250,17 @@ def cross_validate_confidence(
     drafted_by: dict[str, dict[str, Drafted]],
     settings: Sequence[Setting] = SETTINGS,
     rankers: Sequence[RankerSetting] = RANKER_SETTINGS,
+    extra: Sequence[Question] = (),
 ) -> CVResult:
     """Per outer fold, on the other folds only: the answer setting or sentence ranker (``choose_answer``; a ranker
     is then fitted on those folds), then the confidence model and threshold (``select``); both applied to the
-    held-out fold (see the module doc)."""
+    held-out fold (see the module doc). ``extra``: training-only questions (drafted in ``drafted_by`` too), added
+    to every fold's training questions except those about a post of the held-out fold (``folds.apart_from``);
+    they are never scored."""
     out = []
     for i, held in enumerate(fold_list):
         train = [q for j, fold in enumerate(fold_list) if j != i for q in fold]
+        train += apart_from(list(held), list(extra))
         answer, ranker_setting = choose_answer(train, drafted_by, rankers)
         drafted = drafted_by[answer]
         model, value = select(train, drafted, settings)

@@ -84,3 +84,10 @@ def folds(questions: list[Question], k: int = 5) -> list[list[Question]]:
     for i, q in enumerate(questions):
         out[fold_of[i]].append(q)
     return out
+
+
+def apart_from(held: list[Question], extra: list[Question]) -> list[Question]:
+    """The questions of ``extra`` (training-only questions, never scored) that share no post with ``held``: a
+    training question about a held-out post would teach the model about the very report it is scored on."""
+    held_posts = {_key(post) for q in held for post in posts_of(q)}
+    return [q for q in extra if not {_key(post) for post in posts_of(q)} & held_posts]
