@@ -103,7 +103,7 @@ def test_question_shows_answer_sentence_with_citation(sample_app):
     cited_text = " ".join(lines[int(cited[0]["start"]) - 1 : int(cited[0]["end"])])
     words = re.findall(r"\w+", quoted[0])
     assert " ".join(words[:4]) in " ".join(re.findall(r"\w+", cited_text)), (quoted[0], cited_text)
-    assert "Lambda" in quoted[0] or "cold start" in quoted[0]
+    assert "cold" in quoted[0]  # a sentence of the cold-start talk (which one is the learned ranker's choice)
     assert any(c.startswith("confidence ") for c in values(at.main.caption))
     assert shown_passage_files(at)[0] == "2023-11-28-reinvent-day-1.md"
     assert not at.error and not at.warning and not at.info

@@ -219,7 +219,7 @@ def test_answer_in_a_real_browser_shows_hostile_markup_as_text(browser, server):
         # An ordinary question, for the README's screenshot.
         _ask(page, LAMBDA_QUESTION)
         _wait_for_text(page, '[data-testid="stCaptionContainer"]', "2023-11-28-reinvent-day-1.md:")
-        _wait_for_text(page, "blockquote", "Lambda")
+        _wait_for_text(page, "blockquote", "cold")
         _wait_until_idle(page)
         text = page.inner_text("body")
         assert "Answer" in text and "Passages" in text
