@@ -251,3 +251,17 @@ def test_the_shipped_ranker_answers_with_the_topics_vocabulary_because_of_prf():
     x = pool.x.copy()
     x[:, FEATURES.index("prf")] = 0.0
     assert ranker.best(type(pool)(pool.units, x, pool.candidates)) == 0
+
+
+def test_overlapping_windows_of_one_talk_never_repeat_an_answer_sentence():
+    # Two windows of one talk (two candidates of one post) share a sentence: the answers show it once.
+    shared = "SnapStart brought the median cold start down to 890 ms."
+    first = _candidate(["The team measured cold starts.", shared], [0.40, 0.80], score=2.0, sep="\n")
+    second = _candidate([shared, "Then they dropped the DI framework."], [0.80, 0.70], score=1.5, sep="\n")
+    pool = pool_of("How did they cut cold starts?", AnswerType("procedure"), [first, second])
+    by_cosine = SentenceRanker(("cos",), (0.0,), (1.0,), (1.0,))
+    chosen = choose_ranked(pool, by_cosine)
+    spans = [(c.candidate.passage, c.first, c.last) for c in chosen]
+    texts = [p.text[p.sentences[a].start : p.sentences[b].end] for p, a, b in spans]
+    assert texts[0].startswith(shared)
+    assert sum(shared in t for t in texts) == 1 and len(chosen) >= 2, texts
