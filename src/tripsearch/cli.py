@@ -360,15 +360,7 @@ def ask(questions, index_dir, k, author, tag, since, until, post, cross_encoder,
     help="The posts folder, for question files whose evidence gives offsets instead of quotes.",
 )
 @click.option("--json", "as_json", is_flag=True)
-def eval_command(
-    questions_files,
-    index_dir: Path | str,
-    modes: str,
-    folds: int | None,
-    train_files: tuple[Path, ...],
-    posts: Path | None,
-    as_json: bool,
-) -> None:
+def eval_command(**options) -> None:
     """Score search and answers on question files (the format of ../shared/eval/dev.jsonl), concatenated.
 
     Search figures per mode; ask figures (ask hit@1, answer sentence right) and the abstention confusion table
@@ -377,7 +369,7 @@ def eval_command(
     the --train questions added to every training fold."""
     from tripsearch.cli_eval import run_eval  # the evaluation stack loads only when eval runs
 
-    run_eval(questions_files, index_dir, modes, folds, train_files, posts, as_json)
+    run_eval(**options)
 
 
 if __name__ == "__main__":  # pragma: no cover
