@@ -265,3 +265,17 @@ def test_overlapping_windows_of_one_talk_never_repeat_an_answer_sentence():
     texts = [p.text[p.sentences[a].start : p.sentences[b].end] for p, a, b in spans]
     assert texts[0].startswith(shared)
     assert sum(shared in t for t in texts) == 1 and len(chosen) >= 2, texts
+
+
+def test_windows_overlapping_by_part_of_a_span_never_repeat_its_sentence():
+    # The best span of one window ends with the sentence the next window's best span starts with.
+    shared = "SnapStart brought the median cold start down to 890 ms."
+    first = _candidate(["The team measured cold starts.", shared], [0.90, 0.80], score=2.0)
+    second = _candidate([shared, "Then they dropped the DI framework."], [0.80, 0.85], score=1.5)
+    pool = pool_of("How did they cut cold starts?", AnswerType("procedure"), [first, second])
+    spans_first = SentenceRanker(("cos", "span"), (0.0, 0.0), (1.0, 1.0), (1.0, 1.0))
+    chosen = choose_ranked(pool, spans_first)
+    spans = [(c.candidate.passage, c.first, c.last) for c in chosen]
+    texts = [p.text[p.sentences[a].start : p.sentences[b].end] for p, a, b in spans]
+    assert texts[0] == f"The team measured cold starts. {shared}"
+    assert sum(shared in t for t in texts) == 1, texts

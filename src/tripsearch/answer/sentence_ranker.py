@@ -331,25 +331,22 @@ def shipped_ranker() -> SentenceRanker:
 
 def choose_ranked(pool: Pool, ranker: SentenceRanker) -> list[Chosen]:
     """The answers, best first: the best unit, then up to ``MAX_SENTENCES`` - 1 more units scoring within
-    ``EXTRA_MARGIN`` of it that overlap no earlier one. ``Chosen.score`` is the ranker's score; ``Chosen.best``
-    the unit's sentence of highest cosine."""
+    ``EXTRA_MARGIN`` of it that share no sentence with an earlier one. ``Chosen.score`` is the ranker's score;
+    ``Chosen.best`` the unit's sentence of highest cosine."""
     s = ranker.scores(pool)
     out: list[Chosen] = []
-    taken: set[tuple[int, int]] = set()
-    shown: list[tuple[str, str]] = []  # (post, text) of the units taken
+    # A sentence is known by its post and text, not by its candidate: overlapping windows of one talk are different
+    # candidates holding the same sentences, and a unit repeating one already shown is skipped.
+    shown: set[tuple[str, str]] = set()
     for n in np.argsort(-s, kind="stable"):
         if len(out) == MAX_SENTENCES or (out and s[n] < out[0].score - EXTRA_MARGIN):
             break
         u = pool.units[n]
-        mine = {(u.rank, i) for i in range(u.first, u.last + 1)}
-        text, post = pool.text(n), pool.path(n)
-        # Overlapping windows of one talk are different candidates holding the same sentences: a unit whose text
-        # is inside one already shown (or holds it) would repeat it.
-        if mine & taken or any(p == post and (text in t or t in text) for p, t in shown):
-            continue
-        taken |= mine
-        shown.append((post, text))
         c = pool.candidates[u.rank]
+        mine = {(c.hit.path, _text(c, i, i)) for i in range(u.first, u.last + 1)}
+        if mine & shown:
+            continue
+        shown |= mine
         best = max(range(u.first, u.last + 1), key=lambda i: float(c.sims[i]) if len(c.sims) else 0.0)
         out.append(Chosen(c, u.first, u.last, float(s[n]), best))
     return out
